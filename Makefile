@@ -1,0 +1,31 @@
+# Each target sets up .venv from requirements.txt when it is missing or older.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint train evaluate bench
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/python -m bot $(ARGS)
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+train: $(BIN)/.installed
+	$(BIN)/python -m inference.train --data ../shared/data/flowers/train --out models/flowers --fine-tune 5 --seed 0
+
+evaluate: $(BIN)/.installed
+	$(BIN)/python -m inference.evaluate --model models/flowers --data ../shared/data/flowers/dev --card
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.serving

@@ -1,0 +1,91 @@
+"""Score a trained model on any folder-per-class photo set, Keras and LiteRT side by side.
+
+    python -m inference.evaluate --model models/flowers --data ../shared/data/flowers/dev
+
+Both models see the same decoded photos; the LiteRT file is what the bot
+serves, so its figures are the ones that count. Their agreement is printed
+too, because an export that changes predictions is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from inference.classifier import Classifier
+from inference.dataset import load_photo_set
+from inference.report import Scores, format_scores, score
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m inference.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="model folder written by inference.train")
+    parser.add_argument("--data", type=Path, required=True, help="folder with one sub-folder of photos per class")
+    parser.add_argument("--tflite-only", action="store_true", help="skip the Keras model (no TensorFlow import)")
+    parser.add_argument("--flip", action="store_true", help="also average with the mirrored photo (test-time flip)")
+    parser.add_argument("--json", type=Path, help="write the scores here as JSON")
+    parser.add_argument("--card", action="store_true", help="add these scores to the model card")
+    return parser.parse_args(argv)
+
+
+def keras_probabilities(model_dir: Path, images: np.ndarray) -> np.ndarray:
+    """Custom-class probabilities from the saved Keras serving model."""
+    import keras
+
+    import inference.model  # noqa: F401 - registers the preprocessing layer for loading
+
+    model = keras.saving.load_model(model_dir / "model.keras")
+    return model.predict(images.astype("float32"), batch_size=32, verbose=0)[0]
+
+
+def tflite_probabilities(classifier: Classifier, images: np.ndarray, batch: int = 16) -> np.ndarray:
+    """Custom-class probabilities from the LiteRT model, in batches."""
+    return np.concatenate([classifier.run(images[i : i + batch])[0] for i in range(0, len(images), batch)])
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Scores]:
+    classifier = Classifier(args.model)
+    photos = load_photo_set(args.data, classes=classifier.classes)
+    for path, why in photos.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    views = [photos.images, photos.images[:, :, ::-1]] if args.flip else [photos.images]
+    results: dict[str, Scores] = {}
+    probabilities: dict[str, np.ndarray] = {
+        "litert": sum(tflite_probabilities(classifier, v) for v in views) / len(views)
+    }
+    if not args.tflite_only and (args.model / "model.keras").exists():
+        probabilities["keras"] = sum(keras_probabilities(args.model, v) for v in views) / len(views)
+    for name, probs in probabilities.items():
+        results[name] = score(photos.labels, probs.argmax(axis=1), photos.classes)
+        print(format_scores(f"{name} on {args.data}", results[name], photos.classes), end="\n\n")
+    if "keras" in probabilities:
+        agree = float((probabilities["keras"].argmax(1) == probabilities["litert"].argmax(1)).mean())
+        gap = float(np.abs(probabilities["keras"] - probabilities["litert"]).max())
+        print(f"Keras and LiteRT agree on {agree:.2%} of photos; largest probability difference {gap:.4f}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        results = evaluate(args)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        args.json.write_text(json.dumps({k: v.as_dict() for k, v in results.items()}, indent=2) + "\n")
+    if args.card:
+        from inference.export import METRICS_FILE, write_model_card
+
+        metrics = json.loads((args.model / METRICS_FILE).read_text())
+        title = f"{args.data} ({'with' if args.flip else 'no'} test-time flip), LiteRT"
+        write_model_card(metrics, args.model, {title: results["litert"]})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

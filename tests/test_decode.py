@@ -1,0 +1,146 @@
+"""The loader accepts every photo people send and refuses the rest with a readable reason."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inference.decode import MODEL_SIZE, ImageRejected, decode_image
+
+
+def encode(image: Image.Image, fmt: str, **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def halves(width: int = 400, height: int = 300) -> Image.Image:
+    """Left half red, right half blue: orientation and colour are both checkable."""
+    array = np.zeros((height, width, 3), dtype=np.uint8)
+    array[:, : width // 2] = (220, 20, 20)
+    array[:, width // 2 :] = (20, 20, 220)
+    return Image.fromarray(array)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "params"),
+    [
+        ("JPEG", "RGB", {"quality": 95}),
+        ("JPEG", "L", {}),
+        ("JPEG", "CMYK", {}),
+        ("PNG", "RGB", {}),
+        ("PNG", "RGBA", {}),
+        ("PNG", "P", {}),
+        ("PNG", "LA", {}),
+        ("PNG", "I;16", {}),
+        ("WEBP", "RGB", {"lossless": True}),
+        ("WEBP", "RGBA", {"lossless": True}),
+        ("BMP", "RGB", {}),
+        ("GIF", "P", {}),
+    ],
+)
+def test_every_accepted_format_and_mode_gives_model_ready_rgb(fmt: str, mode: str, params: dict) -> None:
+    image = halves().convert(mode) if mode != "I;16" else Image.fromarray(np.full((300, 400), 30000, np.uint16))
+    array = decode_image(encode(image, fmt, **params))
+    assert array.shape == (MODEL_SIZE, MODEL_SIZE, 3)
+    assert array.dtype == np.uint8
+    if mode in ("RGB", "RGBA", "P", "CMYK"):
+        left, right = array[:, 20].mean(axis=0), array[:, -20].mean(axis=0)
+        assert left[0] > 150 > left[2], left
+        assert right[2] > 150 > right[0], right
+
+
+def test_transparent_areas_become_white() -> None:
+    image = Image.new("RGBA", (100, 100), (0, 0, 0, 0))
+    array = decode_image(encode(image, "PNG"))
+    assert array.min() == 255
+
+
+def test_exif_orientation_is_applied() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 3  # rotated 180°: stored right-to-left
+    data = encode(halves(), "JPEG", exif=exif.tobytes(), quality=95)
+    array = decode_image(data)
+    assert array[:, 20, 2].mean() > 150, "left side should be blue after undoing the 180° rotation"
+    assert array[:, -20, 0].mean() > 150
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_animated_images_use_the_first_frame(fmt: str) -> None:
+    frames = [Image.new("RGB", (64, 64), colour) for colour in ((250, 0, 0), (0, 250, 0), (0, 0, 250))]
+    data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    array = decode_image(data)
+    assert array[..., 0].mean() > 200 and array[..., 1].mean() < 50
+
+
+def test_large_jpeg_is_decoded_in_draft_mode() -> None:
+    """A 12-MP JPEG decodes through libjpeg's scaling: Pillow reports the reduced size."""
+    big = halves(4032, 3024)
+    data = encode(big, "JPEG", quality=80)
+    image = Image.open(io.BytesIO(data))
+    image.draft("RGB", (MODEL_SIZE, MODEL_SIZE))
+    assert image.size == (504, 378)
+    array = decode_image(data)
+    assert array.shape == (MODEL_SIZE, MODEL_SIZE, 3)
+    assert array[:, 20, 0].mean() > 150
+
+
+def test_centre_square_is_kept() -> None:
+    """A wide photo keeps its centre: the outer thirds are cropped, proportions kept."""
+    array = np.zeros((100, 300, 3), dtype=np.uint8)
+    array[:, 100:200] = 255
+    out = decode_image(encode(Image.fromarray(array), "PNG"))
+    assert out[:, 5:-5].min() > 200
+
+
+def truncated_jpeg() -> bytes:
+    data = encode(halves(800, 600), "JPEG")
+    return data[: len(data) // 3]
+
+
+def corrupt_png() -> bytes:
+    data = bytearray(encode(halves(), "PNG"))
+    data[60:200] = bytes(140)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason", "words"),
+    [
+        (b"", "empty", "empty"),
+        (b"hello, this is a text file\n" * 10, "not_an_image", "not an image"),
+        (b"%PDF-1.7\n%...", "not_an_image", "PDF"),
+        (b"\x00\x00\x00\x18ftypmp42" + bytes(64), "not_an_image", "video"),
+        (b"\x00\x00\x00\x18ftypheic" + bytes(64), "unsupported_format", "HEIC"),
+        (truncated_jpeg(), "corrupt", "damaged"),
+        (corrupt_png(), "corrupt", "damaged"),
+        (encode(halves(), "TIFF"), "unsupported_format", "TIFF"),
+        (encode(Image.new("RGB", (10, 10)), "PNG"), "too_small", "too small"),
+    ],
+    ids=["empty", "text", "pdf", "mp4", "heic", "truncated-jpeg", "corrupt-png", "tiff", "tiny"],
+)
+def test_bad_input_is_refused_with_a_readable_reason(data: bytes, reason: str, words: str) -> None:
+    with pytest.raises(ImageRejected) as caught:
+        decode_image(data)
+    assert caught.value.reason == reason
+    assert words.lower() in caught.value.message.lower()
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    """A 20000×20000 PNG compresses to a few hundred KB but would need 1.2 GB decoded."""
+    bomb = encode(Image.new("L", (20000, 20000)), "PNG", optimize=False)
+    assert len(bomb) < 2_000_000
+    with pytest.raises(ImageRejected) as caught:
+        decode_image(bomb, max_pixels=50_000_000)
+    assert caught.value.reason == "too_many_pixels"
+    assert "20000×20000" in caught.value.message
+
+
+def test_pixel_limit_is_configurable() -> None:
+    data = encode(halves(400, 300), "PNG")
+    with pytest.raises(ImageRejected):
+        decode_image(data, max_pixels=100_000)
+    assert decode_image(data, max_pixels=120_000).shape == (MODEL_SIZE, MODEL_SIZE, 3)

@@ -1,0 +1,94 @@
+"""Train → export → serve on a tiny synthetic set with a random backbone (no ../shared needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inference import train
+from inference.classifier import Classifier
+from inference.dataset import load_photo_set
+
+COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    for name, colour in COLOURS.items():
+        (root / name).mkdir()
+        for i in range(5):
+            noise = rng.normal(0, 25, (48, 64, 3))
+            Image.fromarray(np.clip(noise + colour, 0, 255).astype(np.uint8)).save(root / name / f"{i}.png")
+    (root / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("model")
+    code = train.main(
+        ["--data", str(tiny_set), "--out", str(out), "--random-weights", "--epochs", "2",
+         "--fine-tune", "2", "--fine-tune-epochs", "1", "--batch-size", "8", "--seed", "3"]
+    )
+    assert code == 0
+    return out
+
+
+def test_training_writes_every_artefact(trained: Path) -> None:
+    for name in ("model.keras", "model.tflite", "labels.json", "metrics.json", "confusion.png",
+                 "training.png", "MODEL_CARD.md"):
+        assert (trained / name).stat().st_size > 0, name
+    labels = json.loads((trained / "labels.json").read_text())
+    assert labels["classes"] == ["blue", "green", "red"]
+    assert labels["outputs"] == ["custom", "imagenet", "embedding"]
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["train_count"] + metrics["validation"]["count"] == 15
+    assert metrics["weights_sha256"] == "random"
+    assert metrics["epochs_run"] == 3
+    card = (trained / "MODEL_CARD.md").read_text()
+    assert "blue, green, red" in card and "python -m inference.train" in card
+
+
+def test_keras_and_litert_outputs_agree(trained: Path, tiny_set: Path) -> None:
+    import keras
+
+    import inference.model  # noqa: F401 - registers the preprocessing layer
+
+    photos = load_photo_set(tiny_set)
+    keras_out = keras.saving.load_model(trained / "model.keras").predict(photos.images.astype("float32"), verbose=0)
+    litert_out = Classifier(trained).run(photos.images)
+    for name, k, t in zip(("custom", "imagenet", "embedding"), keras_out, litert_out, strict=True):
+        assert k.shape == t.shape, name
+        assert np.std(k) > 0 or name == "custom", f"{name} output is constant: the comparison would be empty"
+        scale = max(float(np.abs(k).max()), 1e-6)
+        assert np.abs(k - t).max() / scale < 0.02, name
+
+
+def test_split_is_stratified_and_reproducible() -> None:
+    labels = np.array([0] * 10 + [1] * 5)
+    train_a, val_a = train.stratified_split(labels, 0.2, seed=1)
+    train_b, val_b = train.stratified_split(labels, 0.2, seed=1)
+    assert np.array_equal(val_a, val_b) and np.array_equal(train_a, train_b)
+    assert sorted(labels[val_a].tolist()) == [0, 0, 1]
+    assert set(train_a).isdisjoint(val_a) and len(train_a) + len(val_a) == 15
+
+
+def test_missing_backbone_weights_are_reported_not_trained_from_scratch(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = train.main(["--data", str(tiny_set), "--out", str(tmp_path / "out"), "--backbone", "resnet50"])
+    assert code == 2
+    assert "resnet50 is unavailable" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_training_photos_are_skipped_and_named(tiny_set: Path) -> None:
+    photos = load_photo_set(tiny_set)
+    assert len(photos.images) == 15
+    assert [p.name for p, _ in photos.skipped] == ["broken.jpg"]
