@@ -29,10 +29,11 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "flowers
 
 @dataclass(frozen=True)
 class Label:
-    """A class name with the model's probability for it."""
+    """A class name with the model's probability for it; `index` is the class's output position."""
 
     name: str
     score: float
+    index: int
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class Classifier:
 
     def _top(self, probabilities: np.ndarray, names: list[str]) -> tuple[Label, ...]:
         order = np.argsort(-probabilities, kind="stable")[: self.top_k]
-        return tuple(Label(names[k], float(probabilities[k])) for k in order)
+        return tuple(Label(names[k], float(probabilities[k]), int(k)) for k in order)
 
     def _prediction(self, custom: np.ndarray, imagenet: np.ndarray, embedding: np.ndarray) -> Prediction:
         top_custom = self._top(custom, self.classes)

@@ -66,9 +66,7 @@ def _unsupported(kind: str) -> ImageRejected:
             "(on iPhone: Settings → Camera → Formats → Most Compatible), or as a photo "
             "rather than a file.",
         )
-    return ImageRejected(
-        "not_an_image", f"That looks like {kind}, not a photo. Please send a JPEG, PNG or WebP image."
-    )
+    return ImageRejected("not_an_image", f"That looks like {kind}, not a photo. Please send a JPEG, PNG or WebP image.")
 
 
 def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:

@@ -1,6 +1,6 @@
 """Print what the model sees in photos: the quickest way to try a model without a chat token.
 
-    python -m inference.predict photo.jpg [more.jpg ...] [--model models/flowers]
+python -m inference.predict photo.jpg [more.jpg ...] [--model models/flowers]
 """
 
 from __future__ import annotations

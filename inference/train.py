@@ -91,8 +91,13 @@ def train(args: argparse.Namespace) -> dict:
         )
         stop = keras.callbacks.EarlyStopping(monitor, patience=args.patience, restore_best_weights=True)
         result = trainer.fit(
-            x[train_idx], y[train_idx], batch_size=args.batch_size, epochs=epochs,
-            validation_data=validation, callbacks=[stop], verbose=2,
+            x[train_idx],
+            y[train_idx],
+            batch_size=args.batch_size,
+            epochs=epochs,
+            validation_data=validation,
+            callbacks=[stop],
+            verbose=2,
         )
         for key, values in result.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)

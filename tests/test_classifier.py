@@ -122,6 +122,7 @@ def test_serving_never_imports_tensorflow() -> None:
         "Classifier().run(np.zeros((1, 224, 224, 3), np.uint8)); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
+    )
     assert out.stdout.strip() == "[]"

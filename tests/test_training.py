@@ -33,16 +33,38 @@ def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(tiny_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("model")
     code = train.main(
-        ["--data", str(tiny_set), "--out", str(out), "--random-weights", "--epochs", "2",
-         "--fine-tune", "2", "--fine-tune-epochs", "1", "--batch-size", "8", "--seed", "3"]
+        [
+            "--data",
+            str(tiny_set),
+            "--out",
+            str(out),
+            "--random-weights",
+            "--epochs",
+            "2",
+            "--fine-tune",
+            "2",
+            "--fine-tune-epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--seed",
+            "3",
+        ]
     )
     assert code == 0
     return out
 
 
 def test_training_writes_every_artefact(trained: Path) -> None:
-    for name in ("model.keras", "model.tflite", "labels.json", "metrics.json", "confusion.png",
-                 "training.png", "MODEL_CARD.md"):
+    for name in (
+        "model.keras",
+        "model.tflite",
+        "labels.json",
+        "metrics.json",
+        "confusion.png",
+        "training.png",
+        "MODEL_CARD.md",
+    ):
         assert (trained / name).stat().st_size > 0, name
     labels = json.loads((trained / "labels.json").read_text())
     assert labels["classes"] == ["blue", "green", "red"]

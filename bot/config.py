@@ -1,0 +1,130 @@
+"""All configuration, in one typed object, from the environment and an optional `.env`.
+
+Every other module receives what it needs from `Config`; nothing else reads
+the environment. A bad value stops the bot at start with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from inference.classifier import DEFAULT_MODEL_DIR
+from inference.decode import DEFAULT_MAX_PIXELS
+from trends.composer import DEFAULT_TAG_COUNT, MAX_TAG_COUNT
+from trends.refresher import DAY, RefreshSettings
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or wrong; the message names the variable."""
+
+
+def _secret(name: str) -> field:
+    return field(default="", repr=False, metadata={"env": name, "secret": True})
+
+
+def _env(name: str, default: object) -> field:
+    return field(default=default, metadata={"env": name})
+
+
+@dataclass(frozen=True)
+class Config:
+    """The bot's settings. `repr` never shows secrets."""
+
+    telegram_token: str = _secret("TELEGRAM_BOT_TOKEN")
+    telegram_api_base_url: str = _env("TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
+    telegram_file_base_url: str = _env("TELEGRAM_FILE_BASE_URL", "https://api.telegram.org/file/bot")
+    discord_token: str = _secret("DISCORD_BOT_TOKEN")
+    admin_ids: frozenset[int] = _env("ADMIN_IDS", frozenset())
+    database_path: Path = _env("DATABASE_PATH", Path("data/bot.sqlite3"))
+    model_dir: Path = _env("MODEL_DIR", DEFAULT_MODEL_DIR)
+    confidence: float = _env("CONFIDENCE_THRESHOLD", 0.5)
+    max_image_pixels: int = _env("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS)
+    max_file_bytes: int = _env("MAX_FILE_BYTES", 20 * 1024 * 1024)
+    flood_photos: int = _env("FLOOD_PHOTOS", 5)
+    flood_window: float = _env("FLOOD_WINDOW_SECONDS", 10.0)
+    default_tag_count: int = _env("DEFAULT_TAG_COUNT", DEFAULT_TAG_COUNT)
+    instagram_session_file: Path | None = _env("INSTAGRAM_SESSION_FILE", None)
+    instagram_username: str = _env("INSTAGRAM_USERNAME", "")
+    count_ttl_days: float = _env("TREND_COUNT_TTL_DAYS", 7.0)
+    search_ttl_days: float = _env("TREND_SEARCH_TTL_DAYS", 14.0)
+    failure_ttl_days: float = _env("TREND_FAILURE_TTL_DAYS", 1.0)
+    instagram_spacing: float = _env("INSTAGRAM_SPACING_SECONDS", 20.0)
+    retention_days: float = _env("REQUEST_RETENTION_DAYS", 90.0)
+    webhook_url: str = _env("TELEGRAM_WEBHOOK_URL", "")
+    webhook_secret: str = _secret("TELEGRAM_WEBHOOK_SECRET")
+    webhook_port: int = _env("TELEGRAM_WEBHOOK_PORT", 8443)
+    log_level: str = _env("LOG_LEVEL", "INFO")
+
+    @property
+    def refresh(self) -> RefreshSettings:
+        return RefreshSettings(
+            count_ttl=self.count_ttl_days * DAY,
+            search_ttl=self.search_ttl_days * DAY,
+            failure_ttl=self.failure_ttl_days * DAY,
+            spacing=self.instagram_spacing,
+        )
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line."""
+        return [getattr(self, f.name) for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name)]
+
+
+def _parse(raw: str, kind: object) -> object:
+    text = raw.strip()
+    if kind is frozenset[int]:
+        return frozenset(int(part) for part in text.replace(",", " ").split())
+    if kind is Path or kind == Path | None:
+        return Path(text) if text else None
+    if kind is int:
+        return int(text)
+    if kind is float:
+        return float(text)
+    return text
+
+
+def load_config(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Config:
+    """Read `Config` from `.env` (if present) overlaid by the real environment."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    kwargs: dict[str, object] = {}
+    types = typing.get_type_hints(Config)
+    for f in fields(Config):
+        name = f.metadata["env"]
+        if name not in values or values[name] == "":
+            continue
+        try:
+            kwargs[f.name] = _parse(values[name], types[f.name])
+        except ValueError:
+            shown = "<hidden>" if f.metadata.get("secret") else repr(values[name])
+            raise ConfigError(f"{name}={shown} is not a valid {getattr(types[f.name], '__name__', 'value')}") from None
+    config = Config(**kwargs)
+    _check(config)
+    return config
+
+
+def _check(config: Config) -> None:
+    checks = [
+        (0 < config.confidence <= 1, "CONFIDENCE_THRESHOLD must be in (0, 1]"),
+        (config.max_image_pixels >= 1_000_000, "MAX_IMAGE_PIXELS must be at least 1000000"),
+        (0 < config.max_file_bytes <= 20 * 1024 * 1024, "MAX_FILE_BYTES must be 1..20971520 (Bot API limit)"),
+        (config.flood_photos >= 1 and config.flood_window > 0, "FLOOD_PHOTOS and FLOOD_WINDOW_SECONDS must be > 0"),
+        (1 <= config.default_tag_count <= MAX_TAG_COUNT, f"DEFAULT_TAG_COUNT must be 1..{MAX_TAG_COUNT}"),
+        (
+            config.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
+            "LOG_LEVEL must be DEBUG/INFO/WARNING/ERROR",
+        ),
+        ((config.model_dir / "model.tflite").is_file(), f"MODEL_DIR={config.model_dir} has no model.tflite"),
+        (not config.webhook_url or config.webhook_url.startswith("https://"), "TELEGRAM_WEBHOOK_URL must be https://"),
+        (config.retention_days > 0, "REQUEST_RETENTION_DAYS must be > 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)

@@ -1,0 +1,70 @@
+"""Open the bot's SQLite file, safely shared by both chat adapters and the trend refresher.
+
+One aiosqlite connection serves the whole process: aiosqlite runs every
+statement on one thread in order, so concurrent writers queue instead of
+fighting over locks. WAL lets backups and admin queries read while the bot
+writes; the busy timeout covers other processes (a backup, the CLI).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import aiosqlite
+
+from storage.migrations import MIGRATIONS
+
+
+class SchemaTooNew(Exception):
+    """The file was written by a newer version of the bot; we refuse to touch it."""
+
+
+async def open_database(path: Path | str, busy_timeout_ms: int = 5000) -> aiosqlite.Connection:
+    """Open (creating or upgrading) the database at `path`."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = await aiosqlite.connect(str(path), isolation_level=None)
+    db.row_factory = aiosqlite.Row
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute("PRAGMA foreign_keys = ON")
+        await migrate(db)
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+async def schema_version(db: aiosqlite.Connection) -> int:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0])
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Apply the numbered migrations the file has not seen yet, each in its own transaction."""
+    current = await schema_version(db)
+    if current > len(MIGRATIONS):
+        raise SchemaTooNew(
+            f"The database schema is version {current}, but this bot knows versions up to {len(MIGRATIONS)}. "
+            "It was written by a newer release: upgrade the bot or point DATABASE_PATH at another file."
+        )
+    for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, script.split(";")):
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {version}")
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def now() -> float:
+    """Unix time; one place so every table stores time the same way."""
+    return time.time()

@@ -1,0 +1,70 @@
+"""Numbered schema migrations: entry k upgrades a file from user_version k to k+1.
+
+Never edit a released entry; append a new one. Tests open a file at every
+older version and check the upgrade.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: request log, trend facts, settings, blocklist
+    """
+    CREATE TABLE requests (
+        id INTEGER PRIMARY KEY,
+        created_at REAL NOT NULL,
+        platform TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        image_sha256 TEXT,
+        labels TEXT NOT NULL DEFAULT '[]',
+        hashtags TEXT NOT NULL DEFAULT '[]',
+        latency_ms TEXT NOT NULL DEFAULT '{}',
+        total_ms REAL,
+        model_version TEXT,
+        outcome TEXT NOT NULL,
+        error TEXT
+    );
+    CREATE INDEX requests_created_at ON requests (created_at);
+    CREATE TABLE hashtags (
+        tag TEXT PRIMARY KEY,
+        media_count INTEGER,
+        fetched_at REAL,
+        source TEXT NOT NULL,
+        last_error TEXT,
+        error_at REAL
+    );
+    CREATE TABLE searches (
+        query TEXT PRIMARY KEY,
+        tags TEXT NOT NULL,
+        fetched_at REAL,
+        last_error TEXT,
+        error_at REAL
+    );
+    CREATE TABLE chat_settings (
+        platform TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        tag_count INTEGER,
+        show_counts INTEGER,
+        PRIMARY KEY (platform, chat_id)
+    );
+    CREATE TABLE blocklist (
+        tag TEXT PRIMARY KEY,
+        reason TEXT NOT NULL DEFAULT '',
+        added_at REAL NOT NULL
+    );
+    CREATE TABLE instagram_health (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_success REAL,
+        last_failure REAL,
+        last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        pause_until REAL
+    );
+    INSERT INTO instagram_health (id) VALUES (1)
+    """,
+    # 2: labels waiting for their first Instagram lookup survive a restart
+    """
+    CREATE TABLE pending_queries (
+        query TEXT PRIMARY KEY,
+        queued_at REAL NOT NULL
+    )
+    """,
+]

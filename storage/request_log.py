@@ -1,0 +1,108 @@
+"""The request log and the figures admins ask of it.
+
+Each photo answered (or refused) is one row: who asked (platform ids only),
+a hash of the image — never the image —, what the model saw, what we
+answered, how long each stage took, and how it ended.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+
+import aiosqlite
+
+from storage.database import now
+
+
+@dataclass
+class LoggedRequest:
+    """One request as the pipeline saw it."""
+
+    platform: str
+    chat_id: str
+    user_id: str
+    outcome: str
+    image_sha256: str | None = None
+    labels: list[tuple[str, float]] = field(default_factory=list)
+    hashtags: list[str] = field(default_factory=list)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    model_version: str | None = None
+    error: str | None = None
+
+
+async def log_request(db: aiosqlite.Connection, request: LoggedRequest, at: float | None = None) -> None:
+    await db.execute(
+        "INSERT INTO requests (created_at, platform, chat_id, user_id, image_sha256, labels, hashtags, latency_ms,"
+        " total_ms, model_version, outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            now() if at is None else at,
+            request.platform,
+            str(request.chat_id),
+            str(request.user_id),
+            request.image_sha256,
+            json.dumps([[name, round(score, 4)] for name, score in request.labels]),
+            json.dumps(request.hashtags),
+            json.dumps({k: round(v, 2) for k, v in request.latency_ms.items()}),
+            round(sum(request.latency_ms.values()), 2),
+            request.model_version,
+            request.outcome,
+            request.error,
+        ),
+    )
+
+
+async def delete_older_than(db: aiosqlite.Connection, days: float) -> int:
+    """Data retention: drop request rows older than `days`; returns how many went."""
+    cursor = await db.execute("DELETE FROM requests WHERE created_at < ?", (now() - days * 86400,))
+    return cursor.rowcount
+
+
+@dataclass
+class Stats:
+    """What an admin sees with /stats."""
+
+    per_day: list[tuple[str, str, int]]
+    latency_ms: dict[str, float]
+    top_labels: list[tuple[str, int]]
+    top_tags: list[tuple[str, int]]
+    errors: list[tuple[str, int]]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else 0.0
+
+
+async def request_stats(db: aiosqlite.Connection, days: float = 7, top: int = 10) -> Stats:
+    """Requests per day and platform, latency percentiles, top labels and tags, errors, over `days`."""
+    since = now() - days * 86400
+    async with db.execute(
+        "SELECT date(created_at, 'unixepoch') AS day, platform, count(*) FROM requests WHERE created_at >= ?"
+        " GROUP BY day, platform ORDER BY day, platform",
+        (since,),
+    ) as cursor:
+        per_day = [(r[0], r[1], r[2]) async for r in cursor]
+    async with db.execute(
+        "SELECT total_ms, labels, hashtags, outcome FROM requests WHERE created_at >= ?", (since,)
+    ) as cursor:
+        rows = await cursor.fetchall()
+    latencies = sorted(r[0] for r in rows if r[3] == "ok" and r[0] is not None)
+    labels: Counter[str] = Counter()
+    tags: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    for _, label_json, tag_json, outcome in rows:
+        top_label = json.loads(label_json)[:1]
+        labels.update(name for name, _ in top_label)
+        tags.update(json.loads(tag_json))
+        if outcome != "ok":
+            errors[outcome] += 1
+    latency = {f"p{q}": _percentile(latencies, q) for q in (50, 95, 99)} if latencies else {}
+
+    def ranked(counter: Counter[str]) -> list[tuple[str, int]]:
+        return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:top]
+
+    return Stats(per_day, latency, ranked(labels), ranked(tags), ranked(errors))

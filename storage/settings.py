@@ -1,0 +1,58 @@
+"""Per-chat preferences and the tag blocklist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.database import now
+
+MAX_TAGS = 30
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """How a chat wants its answers; None means "use the bot's default"."""
+
+    tag_count: int | None = None
+    show_counts: bool | None = None
+
+
+async def get_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: str) -> ChatSettings:
+    async with db.execute(
+        "SELECT tag_count, show_counts FROM chat_settings WHERE platform = ? AND chat_id = ?",
+        (platform, str(chat_id)),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return ChatSettings()
+    return ChatSettings(row[0], None if row[1] is None else bool(row[1]))
+
+
+async def save_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: str, settings: ChatSettings) -> None:
+    if settings.tag_count is not None and not 1 <= settings.tag_count <= MAX_TAGS:
+        raise ValueError(f"tag count must be between 1 and {MAX_TAGS}")
+    await db.execute(
+        "INSERT INTO chat_settings (platform, chat_id, tag_count, show_counts) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (platform, chat_id) DO UPDATE SET tag_count = excluded.tag_count,"
+        " show_counts = excluded.show_counts",
+        (
+            platform,
+            str(chat_id),
+            settings.tag_count,
+            None if settings.show_counts is None else int(settings.show_counts),
+        ),
+    )
+
+
+async def blocked_tags(db: aiosqlite.Connection) -> set[str]:
+    async with db.execute("SELECT tag FROM blocklist") as cursor:
+        return {row[0] async for row in cursor}
+
+
+async def block_tags(db: aiosqlite.Connection, tags: list[str], reason: str = "") -> None:
+    await db.executemany(
+        "INSERT OR IGNORE INTO blocklist (tag, reason, added_at) VALUES (?, ?, ?)",
+        [(tag.lower().lstrip("#"), reason, now()) for tag in tags],
+    )

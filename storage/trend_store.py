@@ -1,0 +1,155 @@
+"""What we know about hashtags' popularity and Instagram's mood, kept in SQLite.
+
+Replies read from here only; the background refresher is the only writer of
+Instagram facts. Every fact carries when it was fetched, so staleness is a
+query, not a guess.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.database import now
+
+
+@dataclass(frozen=True)
+class Health:
+    """Instagram's state as the admins see it."""
+
+    last_success: float | None
+    last_failure: float | None
+    last_error: str | None
+    failures: int
+    pause_until: float | None
+
+    @property
+    def paused(self) -> bool:
+        return self.pause_until is not None and self.pause_until > now()
+
+
+async def media_counts(db: aiosqlite.Connection, tags: list[str]) -> dict[str, int]:
+    """Known post counts for `tags` (missing tags are simply absent)."""
+    if not tags:
+        return {}
+    marks = ",".join("?" * len(tags))
+    async with db.execute(
+        f"SELECT tag, media_count FROM hashtags WHERE media_count IS NOT NULL AND tag IN ({marks})", tags
+    ) as cursor:
+        return {row[0]: row[1] async for row in cursor}
+
+
+async def save_counts(db: aiosqlite.Connection, counts: dict[str, int], source: str = "instagram") -> None:
+    stamp = now()
+    await db.executemany(
+        "INSERT INTO hashtags (tag, media_count, fetched_at, source) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (tag) DO UPDATE SET media_count = excluded.media_count, fetched_at = excluded.fetched_at,"
+        " source = excluded.source, last_error = NULL, error_at = NULL",
+        [(tag, count, stamp, source) for tag, count in counts.items()],
+    )
+
+
+async def save_count_error(db: aiosqlite.Connection, tag: str, error: str) -> None:
+    await db.execute(
+        "INSERT INTO hashtags (tag, source, last_error, error_at) VALUES (?, 'instagram', ?, ?)"
+        " ON CONFLICT (tag) DO UPDATE SET last_error = excluded.last_error, error_at = excluded.error_at",
+        (tag, error, now()),
+    )
+
+
+async def stale_counts(db: aiosqlite.Connection, tags: list[str], ttl: float, error_ttl: float) -> list[str]:
+    """The tags among `tags` whose count is missing or older than `ttl`, skipping recent failures."""
+    if not tags:
+        return []
+    marks = ",".join("?" * len(tags))
+    async with db.execute(f"SELECT tag, fetched_at, error_at FROM hashtags WHERE tag IN ({marks})", tags) as cursor:
+        known = {row[0]: (row[1], row[2]) async for row in cursor}
+    stamp = now()
+    stale = []
+    for tag in tags:
+        fetched, failed = known.get(tag, (None, None))
+        if failed is not None and stamp - failed < error_ttl:
+            continue
+        if fetched is None or stamp - fetched > ttl:
+            stale.append(tag)
+    return stale
+
+
+async def search_results(db: aiosqlite.Connection, queries: list[str]) -> dict[str, list[str]]:
+    """Related tags Instagram's search gave for each query we have searched."""
+    if not queries:
+        return {}
+    marks = ",".join("?" * len(queries))
+    async with db.execute(
+        f"SELECT query, tags FROM searches WHERE fetched_at IS NOT NULL AND query IN ({marks})", queries
+    ) as cursor:
+        return {row[0]: json.loads(row[1]) async for row in cursor}
+
+
+async def save_search(db: aiosqlite.Connection, query: str, tags: list[str]) -> None:
+    await db.execute(
+        "INSERT INTO searches (query, tags, fetched_at) VALUES (?, ?, ?) ON CONFLICT (query) DO UPDATE SET"
+        " tags = excluded.tags, fetched_at = excluded.fetched_at, last_error = NULL, error_at = NULL",
+        (query, json.dumps(tags), now()),
+    )
+
+
+async def save_search_error(db: aiosqlite.Connection, query: str, error: str) -> None:
+    await db.execute(
+        "INSERT INTO searches (query, tags, last_error, error_at) VALUES (?, '[]', ?, ?)"
+        " ON CONFLICT (query) DO UPDATE SET last_error = excluded.last_error, error_at = excluded.error_at",
+        (query, error, now()),
+    )
+
+
+async def queue_queries(db: aiosqlite.Connection, queries: list[str]) -> None:
+    """Remember labels seen for the first time, for the refresher to look up."""
+    await db.executemany(
+        "INSERT OR IGNORE INTO pending_queries (query, queued_at) SELECT ?, ?"
+        " WHERE NOT EXISTS (SELECT 1 FROM searches WHERE query = ?)",
+        [(q, now(), q) for q in queries],
+    )
+
+
+async def due_queries(db: aiosqlite.Connection, ttl: float, error_ttl: float, limit: int) -> list[str]:
+    """Queued labels first, then searches older than `ttl`; recent failures wait `error_ttl`."""
+    stamp = now()
+    async with db.execute(
+        "SELECT query FROM pending_queries WHERE query NOT IN"
+        " (SELECT query FROM searches WHERE error_at IS NOT NULL AND error_at > ?)"
+        " UNION ALL SELECT query FROM searches WHERE (fetched_at IS NULL OR fetched_at < ?)"
+        " AND (error_at IS NULL OR error_at < ?) AND query NOT IN (SELECT query FROM pending_queries)"
+        " LIMIT ?",
+        (stamp - error_ttl, stamp - ttl, stamp - error_ttl, limit),
+    ) as cursor:
+        return [row[0] async for row in cursor]
+
+
+async def unqueue(db: aiosqlite.Connection, query: str) -> None:
+    await db.execute("DELETE FROM pending_queries WHERE query = ?", (query,))
+
+
+async def health(db: aiosqlite.Connection) -> Health:
+    async with db.execute(
+        "SELECT last_success, last_failure, last_error, failures, pause_until FROM instagram_health WHERE id = 1"
+    ) as cursor:
+        row = await cursor.fetchone()
+    return Health(*row)
+
+
+async def record_success(db: aiosqlite.Connection) -> None:
+    await db.execute(
+        "UPDATE instagram_health SET last_success = ?, failures = 0, pause_until = NULL WHERE id = 1", (now(),)
+    )
+
+
+async def record_failure(db: aiosqlite.Connection, error: str, pause_seconds: float) -> Health:
+    stamp = now()
+    await db.execute(
+        "UPDATE instagram_health SET last_failure = ?, last_error = ?, failures = failures + 1,"
+        " pause_until = ? WHERE id = 1",
+        (stamp, error, stamp + pause_seconds),
+    )
+    return await health(db)

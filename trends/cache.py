@@ -1,0 +1,31 @@
+"""The reply path's only view of trends: read what is cached, queue what is new."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from inference.classifier import Prediction
+from storage import trend_store
+from trends.catalogue import Catalogue
+from trends.composer import TrendFacts, candidate_queries, weighted_labels
+from trends.tags import tags_from_label
+
+
+class TrendCache:
+    """Two indexed SQLite reads per photo; never a network request."""
+
+    def __init__(self, db: aiosqlite.Connection, catalogue: Catalogue) -> None:
+        self.db, self.catalogue = db, catalogue
+
+    async def facts_for(self, prediction: Prediction) -> TrendFacts:
+        """Counts and related tags for every tag the composer may consider; queues unseen labels."""
+        queries = candidate_queries(prediction)
+        related = await trend_store.search_results(self.db, queries)
+        unseen = [q for q in queries if q not in related]
+        if unseen:
+            await trend_store.queue_queries(self.db, unseen)
+        tags = {tag for tags in related.values() for tag in tags}
+        for name, _, index in weighted_labels(prediction):
+            tags.update(tags_from_label(name))
+            tags.update(entry.tag for entry in self.catalogue.lookup(name, index))
+        return TrendFacts(await trend_store.media_counts(self.db, sorted(tags)), related)

@@ -1,0 +1,30 @@
+"""What a valid hashtag is, and the tags a label's own words suggest."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_TAG_LENGTH = 100
+_VALID = re.compile(r"^[^\W_][\w]*$")
+
+
+def normalise(tag: str) -> str:
+    """Lower-case, NFC, no leading '#': the form tags are compared and stored in."""
+    return unicodedata.normalize("NFC", tag.strip().lstrip("#")).casefold()
+
+
+def is_valid(tag: str) -> bool:
+    """Letters (any script), digits and underscores; not only digits; no spaces or punctuation."""
+    return 0 < len(tag) <= MAX_TAG_LENGTH and bool(_VALID.match(tag)) and not tag.replace("_", "").isdigit()
+
+
+def tags_from_label(label: str) -> list[str]:
+    """`"Egyptian cat"` → `["egyptiancat", "cat"]`: the whole name, then its head noun."""
+    words = [w for w in re.split(r"[^\w]+", normalise(label)) if w]
+    if not words:
+        return []
+    candidates = ["".join(words)]
+    if len(words) > 1:
+        candidates.append(words[-1])
+    return [tag for tag in dict.fromkeys(candidates) if is_valid(tag)]
