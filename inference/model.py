@@ -103,6 +103,50 @@ def _split_point(base: keras.Model, backbone: Backbone, blocks: int) -> str | No
     return names[-min(blocks, len(names))]
 
 
+@dataclass
+class TransferModel:
+    """The pieces of the transfer model, so training can cache what never changes.
+
+    `lower` (frozen) maps preprocessed RGB to the split point; `upper` (frozen)
+    gives the pooled embedding and the ImageNet softmax; `tuned` (optional) is
+    the trainable copy of the top blocks; `head` is the custom softmax.
+    """
+
+    preprocess: keras.layers.Layer
+    lower: keras.Model
+    upper: keras.Model
+    tuned: keras.Model | None
+    head: keras.layers.Dense
+    augment: keras.Sequential
+    dropout: float
+    seed: int
+    name: str
+
+    def head_trainer(self, fine_tune: bool) -> keras.Model:
+        """Trains on cached features: pooled embeddings, or split-point tensors when fine-tuning."""
+        if fine_tune and self.tuned is not None:
+            inputs = keras.Input(self.tuned.input.shape[1:], name="split")
+            features = self.tuned(inputs)
+        else:
+            inputs = keras.Input(self.upper.outputs[0].shape[1:], name="pooled")
+            features = inputs
+        features = keras.layers.Dropout(self.dropout, seed=self.seed)(features)
+        return keras.Model(inputs, self.head(features), name=f"{self.name}_head")
+
+    def features(self) -> keras.Model:
+        """RGB → frozen split-point tensor: computed once per photo view during training."""
+        inputs = keras.Input((MODEL_SIZE, MODEL_SIZE, 3), name="rgb")
+        return keras.Model(inputs, self.lower(self.preprocess(inputs), training=False), name=f"{self.name}_lower")
+
+    def serving(self) -> keras.Model:
+        """RGB in; custom softmax, ImageNet softmax and embedding out."""
+        inputs = keras.Input((MODEL_SIZE, MODEL_SIZE, 3), name="rgb")
+        hidden = self.lower(self.preprocess(inputs), training=False)
+        pooled, imagenet = self.upper(hidden, training=False)
+        custom_features = self.tuned(hidden, training=False) if self.tuned else pooled
+        return keras.Model(inputs, [self.head(custom_features), imagenet, pooled], name=f"{self.name}_serving")
+
+
 def build_model(
     num_classes: int,
     backbone: Backbone,
@@ -110,8 +154,8 @@ def build_model(
     fine_tune_blocks: int = 0,
     dropout: float = 0.2,
     seed: int = 0,
-) -> tuple[keras.Model, keras.Model]:
-    """Build (training model, serving model); `weights=None` gives a random backbone for tests.
+) -> TransferModel:
+    """Build the transfer model; `weights=None` gives a random backbone for tests.
 
     Fine-tuning the top blocks would change what the ImageNet top sees, and the
     bot relies on that top to label any photo. So the fine-tuned blocks are a
@@ -126,11 +170,10 @@ def build_model(
         classifier_activation="softmax",
     )
     base.trainable = False
-    pooled_layer = base.layers[-2]
     split = _split_point(base, backbone, fine_tune_blocks)
     split_tensor = base.get_layer(split).input if split else base.input
     lower = keras.Model(base.input, split_tensor, name="backbone_lower")
-    upper = keras.Model(split_tensor, [pooled_layer.output, base.output], name="backbone_upper")
+    upper = keras.Model(split_tensor, [base.layers[-2].output, base.output], name="backbone_upper")
     tuned = None
     if split:
         twin = getattr(keras.applications, backbone.build)(
@@ -140,41 +183,23 @@ def build_model(
         for layer in tuned.layers:
             if layer.weights:
                 layer.set_weights(upper.get_layer(layer.name).get_weights())
-
-    preprocess = ImagenetPreprocess(backbone.preprocess, name="preprocess")
-    head = keras.layers.Dense(num_classes, activation="softmax", name=CUSTOM)
-
-    def graph(train: bool) -> keras.Model:
-        inputs = keras.Input((MODEL_SIZE, MODEL_SIZE, 3), name="rgb")
-        x = _augmentation(seed)(inputs) if train else inputs
-        hidden = lower(preprocess(x), training=False)
-        pooled, imagenet = upper(hidden, training=False)
-        custom_features = tuned(hidden, training=False) if tuned else pooled
-        if train:
-            custom_features = keras.layers.Dropout(dropout, seed=seed)(custom_features)
-            return keras.Model(inputs, head(custom_features), name=f"{backbone.name}_train")
-        return keras.Model(inputs, [head(custom_features), imagenet, pooled], name=f"{backbone.name}_serving")
-
-    return graph(train=True), graph(train=False)
-
-
-def _augmentation(seed: int) -> keras.Sequential:
-    return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal", seed=seed),
-            keras.layers.RandomRotation(0.08, seed=seed + 1),
-            keras.layers.RandomZoom((-0.25, 0.0), seed=seed + 2),
-            keras.layers.RandomContrast(0.2, seed=seed + 3),
-        ],
-        name="augment",
+            layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+    return TransferModel(
+        preprocess=ImagenetPreprocess(backbone.preprocess, name="preprocess"),
+        lower=lower,
+        upper=upper,
+        tuned=tuned,
+        head=keras.layers.Dense(num_classes, activation="softmax", name=CUSTOM),
+        augment=keras.Sequential(
+            [
+                keras.layers.RandomFlip("horizontal", seed=seed),
+                keras.layers.RandomRotation(0.08, seed=seed + 1),
+                keras.layers.RandomZoom((-0.25, 0.0), seed=seed + 2),
+                keras.layers.RandomContrast(0.2, seed=seed + 3),
+            ],
+            name="augment",
+        ),
+        dropout=dropout,
+        seed=seed,
+        name=backbone.name,
     )
-
-
-def set_fine_tuning(model: keras.Model, enabled: bool) -> None:
-    """Switch the tuned copy of the top blocks between frozen (warm-up) and trainable."""
-    for layer in model.layers:
-        if layer.name == "tuned_upper":
-            layer.trainable = enabled
-            for inner in layer.layers:
-                if isinstance(inner, keras.layers.BatchNormalization):
-                    inner.trainable = False

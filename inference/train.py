@@ -36,6 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fine-tune", type=int, default=0, metavar="N", help="also fine-tune the top N blocks")
     parser.add_argument("--fine-tune-epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--views", type=int, default=4, help="1 + augmented copies of each training photo")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--val-split", type=float, default=0.2)
     parser.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
@@ -65,7 +66,7 @@ def train(args: argparse.Namespace) -> dict:
 
     from inference.dataset import load_photo_set
     from inference.export import export_model
-    from inference.model import BACKBONES, build_model, resolve_weights, set_fine_tuning, weights_sha256
+    from inference.model import BACKBONES, build_model, resolve_weights, weights_sha256
     from inference.report import plot_confusion, plot_history, score
 
     keras.utils.set_random_seed(args.seed)
@@ -78,23 +79,50 @@ def train(args: argparse.Namespace) -> dict:
         print(f"skipped {path}: {why}", file=sys.stderr)
     train_idx, val_idx = stratified_split(photos.labels, args.val_split, args.seed)
     x, y = photos.images.astype("float32"), photos.labels
-    validation = (x[val_idx], y[val_idx]) if len(val_idx) else None
-    monitor = "val_accuracy" if validation else "accuracy"
     print(f"{len(photos.classes)} classes, {len(train_idx)} training and {len(val_idx)} validation photos")
 
-    trainer, server = build_model(len(photos.classes), backbone, weights, args.fine_tune, seed=args.seed)
+    model = build_model(len(photos.classes), backbone, weights, args.fine_tune, seed=args.seed)
     history: dict[str, list[float]] = {}
 
-    def fit(learning_rate: float, epochs: int) -> None:
-        trainer.compile(
-            optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    # The backbone below the split point is frozen, so its output is computed once per
+    # photo view (the photo itself plus augmented copies) and the trainable part then
+    # trains for many epochs on the cache: minutes instead of an hour on two cores.
+    lower = model.features()
+
+    def split_features(images: np.ndarray) -> np.ndarray:
+        return lower.predict(images, batch_size=args.batch_size, verbose=0)
+
+    def augmented(images: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [
+                keras.ops.convert_to_numpy(model.augment(images[i : i + args.batch_size], training=True))
+                for i in range(0, len(images), args.batch_size)
+            ]
         )
+
+    views = [x[train_idx]] + [augmented(x[train_idx]) for _ in range(args.views - 1)]
+    print(f"computing frozen features for {args.views} view(s) of {len(train_idx)} photos")
+    split_train = np.concatenate([split_features(v) for v in views])
+    y_train = np.tile(y[train_idx], args.views)
+    split_val = split_features(x[val_idx]) if len(val_idx) else None
+
+    def pooled(split: np.ndarray) -> np.ndarray:
+        return model.upper.predict(split, batch_size=args.batch_size, verbose=0)[0]
+
+    def fit(fine_tune: bool, inputs: np.ndarray, val_inputs: np.ndarray | None, rate: float, epochs: int) -> None:
+        trainer = model.head_trainer(fine_tune)
+        trainer.compile(
+            optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+        validation = (val_inputs, y[val_idx]) if val_inputs is not None else None
+        monitor = "val_accuracy" if validation else "accuracy"
         stop = keras.callbacks.EarlyStopping(monitor, patience=args.patience, restore_best_weights=True)
         result = trainer.fit(
-            x[train_idx],
-            y[train_idx],
+            inputs,
+            y_train,
             batch_size=args.batch_size,
             epochs=epochs,
+            shuffle=True,
             validation_data=validation,
             callbacks=[stop],
             verbose=2,
@@ -102,11 +130,16 @@ def train(args: argparse.Namespace) -> dict:
         for key, values in result.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)
 
-    set_fine_tuning(trainer, False)
-    fit(args.learning_rate, args.epochs)
+    fit(
+        False,
+        pooled(split_train),
+        pooled(split_val) if split_val is not None else None,
+        args.learning_rate,
+        args.epochs,
+    )
     if args.fine_tune:
-        set_fine_tuning(trainer, True)
-        fit(args.learning_rate / 100, args.fine_tune_epochs)
+        fit(True, split_train, split_val, args.learning_rate / 100, args.fine_tune_epochs)
+    server = model.serving()
 
     args.out.mkdir(parents=True, exist_ok=True)
     server.save(args.out / "model.keras")
