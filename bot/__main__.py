@@ -1,0 +1,135 @@
+"""Run the bot: `python -m bot` (Telegram), or `python -m bot --console PHOTO...` to try it locally.
+
+Configuration comes from the environment and `.env` (see `.env.example`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+from bot.logs import setup_logging
+from bot.pipeline import Pipeline
+from bot.render import count_lines, subject_line, tier_summary
+from inference.classifier import Classifier
+from inference.decode import ImageRejected
+from storage.database import SchemaTooNew, open_database
+from trends.catalogue import Catalogue
+from trends.instagram import InstagramClient
+from trends.refresher import TrendRefresher
+
+log = logging.getLogger("bot")
+
+
+async def open_pipeline(config: Config) -> Pipeline:
+    classifier = Classifier(config.model_dir, confidence=config.confidence)
+    db = await open_database(config.database_path)
+    return Pipeline(classifier, db, Catalogue(), config.default_tag_count, config.max_image_pixels)
+
+
+async def close_pipeline(pipeline: Pipeline) -> None:
+    await pipeline.drain()
+    await pipeline.classifier.aclose()
+    await pipeline.db.close()
+
+
+async def console(config: Config, photos: list[Path]) -> int:
+    """Print exactly what the bot would answer for each photo, without any chat token."""
+    pipeline = await open_pipeline(config)
+    failed = 0
+    try:
+        for path in photos:
+            print(f"== {path}")
+            try:
+                answer = await pipeline.answer(path.read_bytes(), "console", "console", "console")
+            except (OSError, ImageRejected) as error:
+                print(str(error))
+                failed += 1
+                continue
+            print(f"📷 {subject_line(answer.prediction)}")
+            print(answer.tags.line)
+            print("\n".join(count_lines(answer.tags)) if answer.show_counts else tier_summary(answer.tags.tags))
+            pipeline.record(answer.record)
+    finally:
+        await close_pipeline(pipeline)
+    return 1 if failed else 0
+
+
+async def serve(config: Config) -> int:
+    """Run every configured adapter until SIGINT/SIGTERM, then finish in-flight work and close."""
+    from bot.telegram_bot import build_application
+
+    pipeline = await open_pipeline(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    refresher = None
+    if config.instagram_session_file:
+        client = InstagramClient(config.instagram_session_file, config.instagram_username or None)
+        refresher = asyncio.create_task(
+            TrendRefresher(pipeline.db, client, pipeline.catalogue, config.refresh).run_forever(),
+            name="trend-refresher",
+        )
+    else:
+        log.info("no INSTAGRAM_SESSION_FILE: hashtags come from the curated catalogue only")
+    application = build_application(config, pipeline)
+    try:
+        async with application:
+            await application.start()
+            if config.webhook_url:
+                await application.updater.start_webhook(
+                    listen="0.0.0.0",
+                    port=config.webhook_port,
+                    url_path="telegram",
+                    secret_token=config.webhook_secret or None,
+                    webhook_url=f"{config.webhook_url.rstrip('/')}/telegram",
+                )
+            else:
+                await application.updater.start_polling()
+            log.info("telegram bot running (%s)", "webhook" if config.webhook_url else "long polling")
+            await stop.wait()
+            log.info("shutting down")
+            await application.updater.stop()
+            await application.stop()
+    finally:
+        if refresher:
+            refresher.cancel()
+            await asyncio.gather(refresher, return_exceptions=True)
+        await close_pipeline(pipeline)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n")[0])
+    parser.add_argument("--console", nargs="+", type=Path, metavar="PHOTO", help="print the answer for photos")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    setup_logging(config)
+    try:
+        if args.console:
+            return asyncio.run(console(config, args.console))
+        if not config.telegram_token:
+            print(
+                "No chat token configured. Set TELEGRAM_BOT_TOKEN (in the environment or .env; see "
+                ".env.example), or try photos locally with: python -m bot --console PHOTO...",
+                file=sys.stderr,
+            )
+            return 2
+        return asyncio.run(serve(config))
+    except SchemaTooNew as error:
+        print(f"database error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

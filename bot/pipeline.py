@@ -1,0 +1,133 @@
+"""Photo in, hashtags out: the one path both chat adapters call.
+
+Adapters differ only in how they receive a photo and send the answer. Here:
+decode (worker thread) → classify (micro-batched LiteRT) → trend facts from
+the cache → compose. Each stage is timed; the request is logged after the
+answer has gone out, in the background, so the database never delays a reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import aiosqlite
+
+from inference.classifier import Classifier, Prediction
+from inference.decode import ImageRejected, decode_image
+from storage import request_log, settings
+from storage.request_log import LoggedRequest
+from trends.cache import TrendCache
+from trends.catalogue import Catalogue
+from trends.composer import ComposedTags, compose_hashtags, load_starter_blocklist
+
+log = logging.getLogger("bot.requests")
+
+
+@dataclass
+class Answer:
+    """Everything an adapter needs to reply, plus what gets logged."""
+
+    prediction: Prediction
+    tags: ComposedTags
+    show_counts: bool
+    record: LoggedRequest
+
+
+@dataclass
+class Pipeline:
+    """Shared by every adapter in the process: one classifier, one database, one catalogue."""
+
+    classifier: Classifier
+    db: aiosqlite.Connection
+    catalogue: Catalogue
+    default_tag_count: int = 5
+    max_image_pixels: int = 50_000_000
+    _background: set[asyncio.Task] = field(default_factory=set)
+    recorded: int = 0
+    _written: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def __post_init__(self) -> None:
+        self.trends = TrendCache(self.db, self.catalogue)
+        self._starter_blocklist = load_starter_blocklist()
+
+    async def chat_settings(self, platform: str, chat_id: str) -> settings.ChatSettings:
+        return await settings.get_chat_settings(self.db, platform, chat_id)
+
+    async def answer(
+        self, data: bytes, platform: str, chat_id: str, user_id: str, tag_count: int | None = None
+    ) -> Answer:
+        """Classify and compose; raises `ImageRejected` (already logged) for unusable photos."""
+        timings: dict[str, float] = {}
+        record = LoggedRequest(platform, str(chat_id), str(user_id), "ok", hashlib.sha256(data).hexdigest())
+        started = time.perf_counter()
+        try:
+            image = await asyncio.to_thread(decode_image, data, self.max_image_pixels)
+        except ImageRejected as error:
+            timings["decode"] = (time.perf_counter() - started) * 1000
+            record.outcome, record.error, record.latency_ms = error.reason, error.message, timings
+            self.record(record)
+            raise
+        timings["decode"] = (time.perf_counter() - started) * 1000
+        mark = time.perf_counter()
+        prediction = await self.classifier.classify(image)
+        timings["inference"] = (time.perf_counter() - mark) * 1000
+        mark = time.perf_counter()
+        chat = await self.chat_settings(platform, chat_id)
+        blocklist = self._starter_blocklist | await settings.blocked_tags(self.db)
+        facts = await self.trends.facts_for(prediction)
+        tags = compose_hashtags(
+            prediction, self.catalogue, facts, blocklist, tag_count or chat.tag_count or self.default_tag_count
+        )
+        timings["compose"] = (time.perf_counter() - mark) * 1000
+        record.labels = list(tags.labels)
+        record.hashtags = [t.tag for t in tags.tags]
+        record.latency_ms = timings
+        record.model_version = prediction.model_version
+        return Answer(prediction, tags, bool(chat.show_counts), record)
+
+    async def recompose(self, answer: Answer, count: int) -> ComposedTags:
+        """Another view of the same photo (more tags), without classifying again."""
+        blocklist = self._starter_blocklist | await settings.blocked_tags(self.db)
+        facts = await self.trends.facts_for(answer.prediction)
+        return compose_hashtags(answer.prediction, self.catalogue, facts, blocklist, count)
+
+    def record(self, request: LoggedRequest, send_ms: float | None = None) -> None:
+        """Log the request in the background; one structured line goes to the log at once."""
+        if send_ms is not None:
+            request.latency_ms["send"] = send_ms
+        stages = " ".join(f"{k}={v:.1f}ms" for k, v in request.latency_ms.items())
+        log.info(
+            "request platform=%s chat=%s user=%s outcome=%s tags=%d %s",
+            request.platform,
+            request.chat_id,
+            request.user_id,
+            request.outcome,
+            len(request.hashtags),
+            stages,
+        )
+        task = asyncio.create_task(self._write(request))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _write(self, request: LoggedRequest) -> None:
+        try:
+            await request_log.log_request(self.db, request)
+        except aiosqlite.Error:
+            log.exception("could not log request for chat %s", request.chat_id)
+        async with self._written:
+            self.recorded += 1
+            self._written.notify_all()
+
+    async def wait_recorded(self, count: int) -> None:
+        """Until `count` requests have been written (or failed to be): for shutdown reports and tests."""
+        async with self._written:
+            await self._written.wait_for(lambda: self.recorded >= count)
+
+    async def drain(self) -> None:
+        """Wait for background log writes (clean shutdown, tests)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)

@@ -1,0 +1,370 @@
+"""Telegram adapter: send a photo, get copy-ready hashtags.
+
+Thin by design: handlers receive, check limits, call the shared `Pipeline`,
+and answer. All wiring is in `build_application`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import logging
+import time
+from collections import OrderedDict, defaultdict, deque
+from dataclasses import dataclass
+
+from telegram import (
+    BotCommand,
+    CopyTextButton,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    PhotoSize,
+    Update,
+)
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Config
+from bot.pipeline import Answer, Pipeline
+from bot.render import count_lines, subject_line, tier_summary
+from inference.decode import MODEL_SIZE, ImageRejected
+from storage import request_log, settings, trend_store
+from trends.composer import MAX_TAG_COUNT, ComposedTags
+
+log = logging.getLogger(__name__)
+PLATFORM = "telegram"
+COPY_TEXT_LIMIT = 256
+KEPT_ANSWERS = 2000
+
+HELP = (
+    "Send me a photo and I answer with a few Instagram hashtags that fit it and are actually used.\n\n"
+    "• Send a photo (or an image as a file). In groups, mention me in the caption or reply /hashtags to a photo.\n"
+    "• Tap the tags to copy them, or use the buttons for more tags and post counts.\n"
+    "• /settings — how many tags (1–30) and whether to show post counts.\n"
+    "• /about — the model and what it knows.\n\n"
+    "Privacy: photos are analysed in memory and never stored. I keep a hash of each photo, the labels and tags "
+    "I answered, and your Telegram id, for statistics."
+)
+COMMANDS = [
+    BotCommand("start", "What this bot does"),
+    BotCommand("help", "How to use it, and privacy"),
+    BotCommand("hashtags", "Reply to a photo to get its hashtags"),
+    BotCommand("settings", "Number of tags and post counts"),
+    BotCommand("about", "Model, classes and version"),
+    BotCommand("stats", "Usage figures (admins)"),
+]
+
+
+@dataclass
+class Shown:
+    """An answer kept in memory so its buttons (more tags, counts) can work later."""
+
+    answer: Answer
+    count: int
+    offset: int = 0
+
+
+class FloodGuard:
+    """At most `limit` photos per user in `window` seconds; an album counts once."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self._seen: dict[int, deque[float]] = defaultdict(deque)
+        self._albums: OrderedDict[str, None] = OrderedDict()
+
+    def allow(self, user_id: int, album: str | None = None) -> bool:
+        if album:
+            if album in self._albums:
+                return True
+            self._albums[album] = None
+            while len(self._albums) > 1000:
+                self._albums.popitem(last=False)
+        stamps, now = self._seen[user_id], time.monotonic()
+        while stamps and now - stamps[0] > self.window:
+            stamps.popleft()
+        if len(stamps) >= self.limit:
+            return False
+        stamps.append(now)
+        return True
+
+
+def pick_photo(sizes: tuple[PhotoSize, ...]) -> PhotoSize:
+    """The smallest size still at least 224 px on its short side; the largest if none is."""
+    ordered = sorted(sizes, key=lambda s: s.width * s.height)
+    return next((s for s in ordered if min(s.width, s.height) >= MODEL_SIZE), ordered[-1])
+
+
+def answer_html(answer: Answer, tags: ComposedTags, with_counts: bool) -> str:
+    """The reply text in Telegram's HTML: subject, one tap-to-copy line, a short note."""
+    lines = [f"📷 <b>{html.escape(subject_line(answer.prediction))}</b>", f"<code>{html.escape(tags.line)}</code>"]
+    if with_counts:
+        lines += [html.escape(line) for line in count_lines(tags)]
+    else:
+        lines.append(f"<i>{html.escape(tier_summary(tags.tags))}</i>")
+    return "\n".join(lines)
+
+
+def keyboard(tags: ComposedTags, key: str) -> InlineKeyboardMarkup:
+    """Copy button (when the line fits Telegram's 256-character limit), more tags, with counts."""
+    row = []
+    if len(tags.line) <= COPY_TEXT_LIMIT:
+        row.append(InlineKeyboardButton("📋 Copy", copy_text=CopyTextButton(tags.line)))
+    row += [
+        InlineKeyboardButton("➕ More tags", callback_data=f"more:{key}"),
+        InlineKeyboardButton("📊 With counts", callback_data=f"counts:{key}"),
+    ]
+    return InlineKeyboardMarkup([row])
+
+
+class TelegramBot:
+    """Handlers and their state (flood guard, answers kept for buttons)."""
+
+    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+        self.config, self.pipeline = config, pipeline
+        self.flood = FloodGuard(config.flood_photos, config.flood_window)
+        self.shown: OrderedDict[str, Shown] = OrderedDict()
+        self._keys = itertools.count(1)
+        # Photos of one chat are answered one after another, so an album's answers keep its order;
+        # different chats still run concurrently.
+        self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # -- photos ---------------------------------------------------------------
+
+    async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo or image file: answer with its hashtags."""
+        message = update.effective_message
+        if message.chat.type != ChatType.PRIVATE and not self._mentioned(message, context):
+            return
+        async with self._chat_locks[message.chat_id]:
+            await self._answer_photo(message, message, context)
+
+    async def on_hashtags(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/hashtags as a reply to a photo."""
+        message = update.effective_message
+        target = message.reply_to_message
+        if target is None or not (target.photo or (target.document and _is_image_document(target))):
+            await message.reply_text("Reply to a photo with /hashtags — or just send me a photo.")
+            return
+        await self._answer_photo(target, message, context)
+
+    async def _answer_photo(self, photo_message: Message, reply_to: Message, context: ContextTypes.DEFAULT_TYPE):
+        user = reply_to.from_user.id if reply_to.from_user else reply_to.chat.id
+        if not self.flood.allow(user, photo_message.media_group_id):
+            await reply_to.reply_text(
+                f"That's a lot of photos at once — please wait a few seconds (limit: {self.flood.limit} "
+                f"every {self.flood.window:.0f} s)."
+            )
+            return
+        file_ref = pick_photo(photo_message.photo) if photo_message.photo else photo_message.document
+        if file_ref.file_size and file_ref.file_size > self.config.max_file_bytes:
+            await reply_to.reply_text(
+                f"That file is too big ({file_ref.file_size / 1e6:.1f} MB; I can fetch up to "
+                f"{self.config.max_file_bytes / 1e6:.0f} MB). Please send it as a photo or a smaller image."
+            )
+            return
+        await context.bot.send_chat_action(reply_to.chat_id, ChatAction.TYPING)
+        started = time.perf_counter()
+        file = await context.bot.get_file(file_ref.file_id)
+        data = bytes(await file.download_as_bytearray())
+        download_ms = (time.perf_counter() - started) * 1000
+        try:
+            answer = await self.pipeline.answer(data, PLATFORM, str(reply_to.chat_id), str(user))
+        except ImageRejected as error:
+            await reply_to.reply_text(error.message)
+            return
+        answer.record.latency_ms = {"download": download_ms, **answer.record.latency_ms}
+        key = self._keep(Shown(answer, len(answer.tags.tags) or self.config.default_tag_count))
+        sent = time.perf_counter()
+        await reply_to.reply_html(
+            answer_html(answer, answer.tags, answer.show_counts), reply_markup=keyboard(answer.tags, key)
+        )
+        self.pipeline.record(answer.record, (time.perf_counter() - sent) * 1000)
+
+    async def on_not_an_image(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Stickers, videos, other files: say what we need."""
+        await update.effective_message.reply_text(
+            "I can only read photos. Please send a photo (JPEG, PNG, WebP) — stickers, videos and other files "
+            "don't work."
+        )
+
+    # -- buttons ----------------------------------------------------------------
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """'More tags' shows the next best set; 'With counts' adds post counts and tiers."""
+        query = update.callback_query
+        action, _, key = (query.data or "").partition(":")
+        shown = self.shown.get(key)
+        if shown is None:
+            await query.answer("This answer is too old — please send the photo again.", show_alert=True)
+            return
+        await query.answer()
+        if action == "more":
+            shown.offset += shown.count
+            wanted = min(shown.offset + shown.count, MAX_TAG_COUNT)
+            ranked = await self.pipeline.recompose(shown.answer, wanted)
+            if len(ranked.tags) <= shown.offset:
+                shown.offset = 0
+                ranked = await self.pipeline.recompose(shown.answer, shown.count)
+            tags = ComposedTags(ranked.tags[shown.offset : shown.offset + shown.count], ranked.labels)
+            with_counts = False
+        else:
+            tags, with_counts = await self.pipeline.recompose(shown.answer, shown.offset + shown.count), True
+            tags = ComposedTags(tags.tags[shown.offset :], tags.labels)
+        await query.edit_message_text(
+            answer_html(shown.answer, tags, with_counts), parse_mode=ParseMode.HTML, reply_markup=keyboard(tags, key)
+        )
+
+    # -- commands -----------------------------------------------------------------
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start and /help."""
+        await update.effective_message.reply_text(HELP)
+
+    async def on_about(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/about: the model and its classes."""
+        classifier = self.pipeline.classifier
+        await update.effective_message.reply_text(
+            f"Model {classifier.version}: MobileNetV2 transfer model served with LiteRT.\n"
+            f"Own classes: {', '.join(classifier.classes)}.\n"
+            "Any other photo is described with the 1000 ImageNet classes.\n"
+            "Hashtag popularity comes from Instagram, refreshed in the background."
+        )
+
+    async def on_settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/settings [1–30] [counts on|off]: per-chat preferences."""
+        message = update.effective_message
+        chat_id = str(message.chat_id)
+        current = await settings.get_chat_settings(self.pipeline.db, PLATFORM, chat_id)
+        args = [a.lower() for a in context.args or []]
+        if args:
+            if message.chat.type != ChatType.PRIVATE and not await self._is_chat_admin(message, context):
+                await message.reply_text("Only the group's admins can change its settings.")
+                return
+            count, show = current.tag_count, current.show_counts
+            for arg in args:
+                if arg.isdigit() and 1 <= int(arg) <= MAX_TAG_COUNT:
+                    count = int(arg)
+                elif arg in ("on", "off"):
+                    show = arg == "on"
+                elif arg != "counts":
+                    await message.reply_text(
+                        f"I didn't understand “{arg}”. Use /settings 8 (tags, 1–{MAX_TAG_COUNT}) "
+                        "or /settings counts on|off."
+                    )
+                    return
+            current = settings.ChatSettings(count, show)
+            await settings.save_chat_settings(self.pipeline.db, PLATFORM, chat_id, current)
+        await message.reply_text(
+            f"Tags per photo: {current.tag_count or self.config.default_tag_count}\n"
+            f"Post counts: {'on' if current.show_counts else 'off'}\n\n"
+            f"Change with /settings 8 or /settings counts on."
+        )
+
+    async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/stats: usage figures, for the admins named in ADMIN_IDS."""
+        message = update.effective_message
+        if not message.from_user or message.from_user.id not in self.config.admin_ids:
+            await message.reply_text("Sorry, /stats is for the bot's admins.")
+            return
+        stats = await request_log.request_stats(self.pipeline.db)
+        health = await trend_store.health(self.pipeline.db)
+        lines = ["Last 7 days"]
+        lines += [f"{day} {platform}: {count}" for day, platform, count in stats.per_day] or ["no requests"]
+        if stats.latency_ms:
+            lines.append("latency " + ", ".join(f"{k} {v:.0f} ms" for k, v in stats.latency_ms.items()))
+        lines.append("top labels: " + (", ".join(f"{n} ({c})" for n, c in stats.top_labels) or "—"))
+        lines.append("top tags: " + (", ".join(f"#{n} ({c})" for n, c in stats.top_tags) or "—"))
+        lines.append("errors: " + (", ".join(f"{n} ({c})" for n, c in stats.errors) or "none"))
+        lines.append(
+            f"Instagram: {'paused' if health.paused else 'ok'}; failures in a row {health.failures}"
+            + (f"; last error: {health.last_error}" if health.last_error else "")
+        )
+        await message.reply_text("\n".join(lines))
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log every unexpected error and tell the user something went wrong."""
+        log.error("update failed: %s", context.error, exc_info=context.error)
+        if isinstance(update, Update) and update.effective_message:
+            try:
+                await update.effective_message.reply_text("Sorry, something went wrong. Please try again.")
+            except TelegramError:
+                log.warning("could not tell the user about the error")
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _keep(self, shown: Shown) -> str:
+        key = str(next(self._keys))
+        self.shown[key] = shown
+        while len(self.shown) > KEPT_ANSWERS:
+            self.shown.popitem(last=False)
+        return key
+
+    @staticmethod
+    def _mentioned(message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        caption = message.caption or ""
+        return f"@{context.bot.username}".lower() in caption.lower()
+
+    @staticmethod
+    async def _is_chat_admin(message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        if not message.from_user:
+            return False
+        member = await context.bot.get_chat_member(message.chat_id, message.from_user.id)
+        return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+
+def _is_image_document(message: Message) -> bool:
+    return bool(message.document and (message.document.mime_type or "").startswith("image/"))
+
+
+def build_application(config: Config, pipeline: Pipeline) -> Application:
+    """All Telegram wiring in one place."""
+    bot = TelegramBot(config, pipeline)
+
+    async def register_commands(application: Application) -> None:
+        await application.bot.set_my_commands(COMMANDS)
+
+    application = (
+        Application.builder()
+        .token(config.telegram_token)
+        .base_url(config.telegram_api_base_url)
+        .base_file_url(config.telegram_file_base_url)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(True)
+        .post_init(register_commands)
+        .build()
+    )
+    application.add_handler(CommandHandler(["start", "help"], bot.on_help))
+    application.add_handler(CommandHandler("about", bot.on_about))
+    application.add_handler(CommandHandler("settings", bot.on_settings))
+    application.add_handler(CommandHandler("stats", bot.on_stats))
+    application.add_handler(CommandHandler("hashtags", bot.on_hashtags))
+    application.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, bot.on_photo))
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE
+            & (
+                filters.Sticker.ALL
+                | filters.VIDEO
+                | filters.ANIMATION
+                | filters.Document.ALL
+                | filters.VOICE
+                | filters.AUDIO
+            ),
+            bot.on_not_an_image,
+        )
+    )
+    application.add_handler(CallbackQueryHandler(bot.on_button, pattern=r"^(more|counts):"))
+    application.add_error_handler(bot.on_error)
+    application.bot_data["adapter"] = bot
+    return application

@@ -1,0 +1,51 @@
+"""Shared fixtures: the shipped classifier, a fresh database, the pipeline, fixture photos."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bot.config import Config
+from bot.pipeline import Pipeline
+from inference.classifier import DEFAULT_MODEL_DIR, Classifier
+from storage.database import open_database
+from trends.catalogue import Catalogue
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def flower_photos() -> dict[str, bytes]:
+    """Fixture photo bytes by class name (file names start with the class)."""
+    return {path.name.split("-")[0]: path.read_bytes() for path in sorted(FIXTURES.glob("*-*.jpg"))}
+
+
+@pytest.fixture
+def jpeg() -> bytes:
+    """Some valid photo that is none of the flowers."""
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
+    classifier = Classifier(DEFAULT_MODEL_DIR)
+    db = await open_database(tmp_path / "bot.sqlite3")
+    shared = Pipeline(classifier, db, Catalogue())
+    yield shared
+    await shared.drain()
+    await classifier.aclose()
+    await db.close()
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config(admin_ids=frozenset({42}), flood_photos=5, flood_window=10.0)

@@ -1,0 +1,351 @@
+"""A local fake of the Telegram Bot API (aiohttp on 127.0.0.1), strict where Telegram is strict.
+
+The real python-telegram-bot talks HTTP to it. It delivers updates through
+getUpdates long polling, serves files, records what the bot sends, and
+rejects what Telegram would reject: malformed HTML, over-long messages,
+invalid buttons and commands. Tests can inject Bot API errors per method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import re
+import time
+from html.parser import HTMLParser
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "123456:TEST-token-for-the-fake-server"
+BOT = {"id": 123456, "is_bot": True, "first_name": "Hashtags", "username": "hashtag_test_bot"}
+ALLOWED_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "code",
+    "pre",
+    "a",
+    "tg-spoiler",
+    "blockquote",
+    "span",
+}
+
+
+class _HtmlCheck(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.problem: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag not in ALLOWED_TAGS:
+            self.problem = f'Unsupported start tag "{tag}"'
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            self.problem = f'Unexpected end tag "{tag}"'
+
+
+def html_problem(text: str) -> str | None:
+    if re.search(r"&(?![a-zA-Z]+;|#\d+;|#x[0-9a-fA-F]+;)", text):
+        return "Can't parse entities: unescaped '&'"
+    if re.search(r"<(?![a-zA-Z/])", text):
+        return "Can't parse entities: unescaped '<'"
+    checker = _HtmlCheck()
+    checker.feed(text)
+    checker.close()
+    if checker.problem:
+        return f"Can't parse entities: {checker.problem}"
+    if checker.stack:
+        return f'Can\'t parse entities: unclosed tag "{checker.stack[-1]}"'
+    return None
+
+
+def plain_text(text: str) -> str:
+    return re.sub(r"<[^>]+>", "", text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def markup_problem(markup: dict | None) -> str | None:
+    for row in (markup or {}).get("inline_keyboard", []):
+        for button in row:
+            if not button.get("text"):
+                return "Bad Request: text buttons are unallowed in the inline keyboard"
+            if "callback_data" in button and not 1 <= len(button["callback_data"].encode()) <= 64:
+                return "Bad Request: BUTTON_DATA_INVALID"
+            if "copy_text" in button and not 1 <= len(button["copy_text"]["text"]) <= 256:
+                return "Bad Request: COPY_TEXT_INVALID"
+            if sum(k in button for k in ("callback_data", "copy_text", "url")) != 1:
+                return "Bad Request: exactly one button action is required"
+    return None
+
+
+class FakeTelegram:
+    """The fake server and everything it saw."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict] = []
+        self.files: dict[str, bytes] = {}
+        self.sent: list[dict] = []
+        self.edits: list[dict] = []
+        self.calls: list[tuple[str, dict]] = []
+        self.commands: list[dict] = []
+        self.rejected: list[tuple[str, str]] = []
+        self.errors: dict[str, list[dict]] = {}
+        self.chat_admins: set[int] = set()
+        self._changed = asyncio.Condition()
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._file_ids = itertools.count(1)
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- test side ----------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def file_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_post(r"/bot{token}/{method}", self._method)
+        app.router.add_get(r"/file/bot{token}/{path:.+}", self._file)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+    def add_file(self, data: bytes, size: int | None = None) -> dict:
+        file_id = f"file{next(self._file_ids)}"
+        self.files[file_id] = data
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data) if size is None else size}
+
+    def message(self, user_id: int, chat_id: int | None = None, chat_type: str = "private", **fields: Any) -> dict:
+        chat_id = user_id if chat_id is None else chat_id
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": chat_type, **({"title": "group"} if chat_type != "private" else {})},
+            "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+            **fields,
+        }
+
+    def photo_message(self, user_id: int, data: bytes, **fields: Any) -> dict:
+        """A compressed photo in Telegram's three sizes (the bot must pick one of them)."""
+        sizes = []
+        for width, height in ((90, 67), (320, 240), (1280, 960)):
+            sizes.append({**self.add_file(data), "width": width, "height": height})
+        return self.message(user_id, photo=sizes, **fields)
+
+    def document_message(self, user_id: int, data: bytes, mime: str, name: str, size: int | None = None, **fields):
+        document = {**self.add_file(data, size), "file_name": name, "mime_type": mime}
+        return self.message(user_id, document=document, **fields)
+
+    def command_message(self, user_id: int, text: str, **fields: Any) -> dict:
+        command = text.split()[0]
+        entities = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return self.message(user_id, text=text, entities=entities, **fields)
+
+    async def push(self, message: dict | None = None, callback: dict | None = None) -> None:
+        update: dict[str, Any] = {"update_id": next(self._update_ids)}
+        if message is not None:
+            update["message"] = message
+        if callback is not None:
+            update["callback_query"] = callback
+        async with self._changed:
+            self.updates.append(update)
+            self._changed.notify_all()
+
+    def callback(self, user_id: int, message: dict, data: str) -> dict:
+        return {
+            "id": str(next(self._update_ids)),
+            "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+            "message": message,
+            "chat_instance": "1",
+            "data": data,
+        }
+
+    async def wait_for(self, predicate, timeout: float = 30.0) -> None:
+        """Wait until `predicate()` holds; woken by every request the bot makes."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+
+    def replies_to(self, chat_id: int) -> list[dict]:
+        return [m for m in self.sent if m["chat"]["id"] == chat_id]
+
+    def inject_error(self, method: str, code: int, description: str, retry_after: int | None = None) -> None:
+        error: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+        if retry_after is not None:
+            error["parameters"] = {"retry_after": retry_after}
+        self.errors.setdefault(method, []).append(error)
+
+    # -- Bot API side -------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict:
+        if request.content_type == "application/json":
+            return await request.json()
+        form = await request.post()
+        params = {}
+        for key, value in form.items():
+            text = value if isinstance(value, str) else value.file.read().decode()
+            try:
+                params[key] = json.loads(text)
+            except ValueError:
+                params[key] = text
+        return params
+
+    async def _method(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != TOKEN:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        method = request.match_info["method"]
+        params = await self._params(request)
+        self.calls.append((method, params))
+        if self.errors.get(method):
+            error = self.errors[method].pop(0)
+            return web.json_response(error, status=error["error_code"])
+        handler = getattr(self, f"api_{method}", None)
+        if handler is None:
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        result = await handler(params)
+        if isinstance(result, tuple):
+            self.rejected.append((method, result[1]))
+            async with self._changed:
+                self._changed.notify_all()
+            return web.json_response({"ok": False, "error_code": 400, "description": result[1]}, status=400)
+        async with self._changed:
+            self._changed.notify_all()
+        return web.json_response({"ok": True, "result": result})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["path"])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data)
+
+    async def api_getMe(self, params: dict) -> dict:
+        return BOT
+
+    async def api_deleteWebhook(self, params: dict) -> bool:
+        return True
+
+    async def api_setMyCommands(self, params: dict):
+        for command in params["commands"]:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", command["command"]) or not 1 <= len(command["description"]) <= 256:
+                return (False, f"Bad Request: BOT_COMMAND_INVALID {command}")
+        self.commands = params["commands"]
+        return True
+
+    async def api_getUpdates(self, params: dict) -> list:
+        offset = int(params.get("offset", 0) or 0)
+        timeout = float(params.get("timeout", 0) or 0)
+
+        def pending() -> list[dict]:
+            return [u for u in self.updates if u["update_id"] >= offset]
+
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait_for(lambda: bool(pending())), timeout)
+            return pending()
+
+    async def api_sendChatAction(self, params: dict) -> bool:
+        return True
+
+    async def api_getFile(self, params: dict):
+        file_id = params["file_id"]
+        if file_id not in self.files:
+            return (False, "Bad Request: invalid file_id")
+        if len(self.files[file_id]) > 20 * 1024 * 1024:
+            return (False, "Bad Request: file is too big")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": len(self.files[file_id]),
+            "file_path": file_id,
+        }
+
+    def _check_text(self, params: dict):
+        text = params.get("text", "")
+        if params.get("parse_mode") == "HTML":
+            problem = html_problem(text)
+            if problem:
+                return (False, f"Bad Request: {problem}")
+            text = plain_text(text)
+        if not 1 <= len(text) <= 4096:
+            return (False, "Bad Request: message is too long" if text else "Bad Request: message text is empty")
+        problem = markup_problem(params.get("reply_markup"))
+        return (False, problem) if problem else None
+
+    async def api_sendMessage(self, params: dict):
+        problem = self._check_text(params)
+        if problem:
+            return problem
+        chat_id = int(params["chat_id"])
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+            "from": BOT,
+            "text": plain_text(params["text"]) if params.get("parse_mode") == "HTML" else params["text"],
+            "raw_text": params["text"],
+            "reply_markup": params.get("reply_markup"),
+            "reply_parameters": params.get("reply_parameters"),
+        }
+        self.sent.append(message)
+        return {k: v for k, v in message.items() if k not in ("raw_text", "reply_parameters") and v is not None}
+
+    async def api_editMessageText(self, params: dict):
+        problem = self._check_text(params)
+        if problem:
+            return problem
+        self.edits.append(params)
+        return {
+            "message_id": int(params["message_id"]),
+            "date": int(time.time()),
+            "chat": {"id": int(params["chat_id"]), "type": "private"},
+            "text": plain_text(params["text"]),
+        }
+
+    async def api_answerCallbackQuery(self, params: dict) -> bool:
+        return True
+
+    async def api_getChatMember(self, params: dict) -> dict:
+        user_id = int(params["user_id"])
+        status = "administrator" if user_id in self.chat_admins else "member"
+        user = {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}
+        extra = (
+            {
+                "can_be_edited": False,
+                "is_anonymous": False,
+                "can_manage_chat": True,
+                "can_delete_messages": True,
+                "can_manage_video_chats": True,
+                "can_restrict_members": True,
+                "can_promote_members": False,
+                "can_change_info": True,
+                "can_invite_users": True,
+                "can_post_stories": False,
+                "can_edit_stories": False,
+                "can_delete_stories": False,
+            }
+            if status == "administrator"
+            else {}
+        )
+        return {"status": status, "user": user, **extra}

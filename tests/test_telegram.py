@@ -1,0 +1,240 @@
+"""The Telegram adapter with the real python-telegram-bot against a local fake Bot API server."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+from telegram.ext import Application
+
+from bot.config import Config
+from bot.pipeline import Pipeline
+from bot.telegram_bot import build_application
+from tests.fake_telegram import TOKEN, FakeTelegram
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def app(fake: FakeTelegram, config: Config, pipeline: Pipeline) -> AsyncIterator[Application]:
+    config = dataclasses.replace(
+        config, telegram_token=TOKEN, telegram_api_base_url=fake.base_url, telegram_file_base_url=fake.file_base_url
+    )
+    application = build_application(config, pipeline)
+    await application.initialize()
+    await application.post_init(application)
+    await application.start()
+    await application.updater.start_polling(poll_interval=0.0, timeout=1)
+    yield application
+    await application.updater.stop()
+    await application.stop()
+    await application.shutdown()
+
+
+async def reply(fake: FakeTelegram, chat_id: int, count: int = 1) -> list[dict]:
+    await fake.wait_for(lambda: len(fake.replies_to(chat_id)) >= count)
+    return fake.replies_to(chat_id)
+
+
+async def test_photo_gets_subject_and_copyable_hashtags(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
+    name, data = next(iter(flower_photos.items()))
+    await fake.push(fake.photo_message(7, data))
+    (answer,) = await reply(fake, 7)
+    assert name in answer["text"].splitlines()[0]
+    tag_line = answer["text"].splitlines()[1]
+    tags = tag_line.split()
+    assert 1 <= len(tags) <= 5 and all(t.startswith("#") for t in tags)
+    assert f"<code>{tag_line}</code>" in answer["raw_text"]
+    buttons = answer["reply_markup"]["inline_keyboard"][0]
+    assert buttons[0]["copy_text"]["text"] == tag_line
+    assert [b["text"] for b in buttons[1:]] == ["➕ More tags", "📊 With counts"]
+    assert not fake.rejected
+    file_ids = [params["file_id"] for method, params in fake.calls if method == "getFile"]
+    assert file_ids == [fake.updates[0]["message"]["photo"][1]["file_id"]], "the 320×240 size, not the largest"
+    assert any(method == "sendChatAction" for method, _ in fake.calls)
+    await asyncio.wait_for(pipeline.wait_recorded(1), 10)
+    async with pipeline.db.execute("SELECT platform, outcome, image_sha256, latency_ms FROM requests") as cursor:
+        rows = await cursor.fetchall()
+    assert rows[0][0] == "telegram" and rows[0][1] == "ok" and len(rows[0][2]) == 64
+    assert {"download", "decode", "inference", "compose", "send"} <= set(__import__("json").loads(rows[0][3]))
+
+
+async def test_image_sent_as_file_is_answered(app, fake: FakeTelegram, flower_photos) -> None:
+    name, data = next(iter(flower_photos.items()))
+    await fake.push(fake.document_message(8, data, "image/jpeg", "photo.jpg"))
+    (answer,) = await reply(fake, 8)
+    assert name in answer["text"]
+
+
+async def test_album_gets_one_answer_per_photo_in_order(app, fake: FakeTelegram, flower_photos) -> None:
+    photos = list(flower_photos.items())
+    for _, data in photos:
+        await fake.push(fake.photo_message(9, data, media_group_id="album1"))
+    answers = await reply(fake, 9, len(photos))
+    assert len(answers) == len(photos)
+    for answer, (name, _) in zip(answers, photos, strict=True):
+        assert name in answer["text"].splitlines()[0]
+
+
+async def test_more_tags_and_counts_buttons(app, fake: FakeTelegram, flower_photos) -> None:
+    _, data = next(iter(flower_photos.items()))
+    await fake.push(fake.photo_message(10, data))
+    (answer,) = await reply(fake, 10)
+    first = answer["text"].splitlines()[1].split()
+    more = answer["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+    await fake.push(callback=fake.callback(10, answer, more))
+    await fake.wait_for(lambda: len(fake.edits) == 1)
+    second = fake.edits[0]["text"].split("<code>")[1].split("</code>")[0].split()
+    assert second and not set(second) & set(first), "more tags shows the next best set"
+    counts = answer["reply_markup"]["inline_keyboard"][0][2]["callback_data"]
+    await fake.push(callback=fake.callback(10, answer, counts))
+    await fake.wait_for(lambda: len(fake.edits) == 2)
+    assert "posts," in fake.edits[1]["text"]
+    assert not fake.rejected
+
+
+async def test_expired_button_is_explained(app, fake: FakeTelegram) -> None:
+    message = fake.message(11, text="old")
+    await fake.push(callback=fake.callback(11, message, "more:999999"))
+    await fake.wait_for(lambda: any(m == "answerCallbackQuery" for m, _ in fake.calls))
+    params = next(p for m, p in fake.calls if m == "answerCallbackQuery")
+    assert "too old" in params["text"]
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [("/start", "Send me a photo"), ("/help", "Privacy"), ("/about", "daisy"), ("/hashtags", "Reply to a photo")],
+)
+async def test_commands(app, fake: FakeTelegram, command: str, expected: str) -> None:
+    await fake.push(fake.command_message(12, command))
+    (answer,) = await reply(fake, 12)
+    assert expected in answer["text"]
+
+
+async def test_commands_are_registered(app, fake: FakeTelegram) -> None:
+    assert {c["command"] for c in fake.commands} == {"start", "help", "hashtags", "settings", "about", "stats"}
+
+
+async def test_hashtags_as_reply_to_a_photo(app, fake: FakeTelegram, flower_photos) -> None:
+    name, data = next(iter(flower_photos.items()))
+    photo = fake.photo_message(13, data, chat_id=-100, chat_type="group")
+    await fake.push(photo)
+    await fake.push(fake.command_message(13, "/hashtags", chat_id=-100, chat_type="group", reply_to_message=photo))
+    (answer,) = await reply(fake, -100)
+    assert name in answer["text"], "the group photo alone got no answer; the /hashtags reply did"
+
+
+async def test_group_photo_with_mention_is_answered(app, fake: FakeTelegram, flower_photos) -> None:
+    _, data = next(iter(flower_photos.items()))
+    await fake.push(fake.photo_message(14, data, chat_id=-200, chat_type="group", caption="tags? @hashtag_test_bot"))
+    assert len(await reply(fake, -200)) == 1
+
+
+async def test_settings_are_stored_per_chat_and_used(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
+    await fake.push(fake.command_message(15, "/settings 8 counts on"))
+    (answer,) = await reply(fake, 15)
+    assert "Tags per photo: 8" in answer["text"] and "Post counts: on" in answer["text"]
+    _, data = next(iter(flower_photos.items()))
+    await fake.push(fake.photo_message(15, data))
+    answers = await reply(fake, 15, 2)
+    assert len(answers[1]["text"].splitlines()[1].split()) == 8
+    assert "posts," in answers[1]["text"]
+    await fake.push(fake.command_message(16, "/settings"))
+    assert "Tags per photo: 5" in (await reply(fake, 16))[0]["text"], "another chat keeps the default"
+
+
+async def test_group_settings_need_a_chat_admin(app, fake: FakeTelegram) -> None:
+    await fake.push(fake.command_message(17, "/settings 3", chat_id=-300, chat_type="group"))
+    assert "Only the group's admins" in (await reply(fake, -300))[0]["text"]
+    fake.chat_admins.add(17)
+    await fake.push(fake.command_message(17, "/settings 3", chat_id=-300, chat_type="group"))
+    assert "Tags per photo: 3" in (await reply(fake, -300, 2))[1]["text"]
+
+
+async def test_stats_for_admins_only(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
+    await fake.push(fake.command_message(18, "/stats"))
+    assert "for the bot's admins" in (await reply(fake, 18))[0]["text"]
+    _, data = next(iter(flower_photos.items()))
+    await fake.push(fake.photo_message(42, data))
+    await reply(fake, 42)
+    await asyncio.wait_for(pipeline.wait_recorded(1), 10)
+    await fake.push(fake.command_message(42, "/stats"))
+    text = (await reply(fake, 42, 2))[1]["text"]
+    assert "telegram: 1" in text and "Instagram: ok" in text
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("sticker", "only read photos"),
+        ("pdf", "only read photos"),
+        ("corrupt", "damaged"),
+        ("text-as-image", "not an image"),
+    ],
+)
+async def test_bad_input_gets_a_friendly_explanation(app, fake: FakeTelegram, flower_photos, kind, expected) -> None:
+    if kind == "sticker":
+        sticker = {
+            **fake.add_file(b"x"),
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "type": "regular",
+        }
+        message = fake.message(19, sticker=sticker)
+    elif kind == "pdf":
+        message = fake.document_message(19, b"%PDF-1.4", "application/pdf", "menu.pdf")
+    elif kind == "corrupt":
+        truncated = flower_photos["daisy"][: len(flower_photos["daisy"]) // 3]
+        message = fake.document_message(19, truncated, "image/jpeg", "broken.jpg")
+    else:
+        message = fake.document_message(19, b"hello world" * 20, "image/png", "fake.png")
+    await fake.push(message)
+    (answer,) = await reply(fake, 19)
+    assert expected in answer["text"]
+
+
+async def test_oversized_file_is_refused_before_download(app, fake: FakeTelegram, jpeg: bytes) -> None:
+    await fake.push(fake.document_message(20, jpeg, "image/jpeg", "huge.jpg", size=30 * 1024 * 1024))
+    (answer,) = await reply(fake, 20)
+    assert "too big" in answer["text"]
+    assert not any(method == "getFile" for method, _ in fake.calls)
+
+
+async def test_flood_limit_answers_politely(app, fake: FakeTelegram, jpeg: bytes) -> None:
+    for _ in range(6):
+        await fake.push(fake.photo_message(21, jpeg))
+    answers = await reply(fake, 21, 6)
+    assert sum("lot of photos" in a["text"] for a in answers) == 1
+    assert sum("#" in a["text"] for a in answers) == 5
+
+
+async def test_bot_api_429_is_retried_after_the_wait(app, fake: FakeTelegram, flower_photos) -> None:
+    fake.inject_error("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    name, data = next(iter(flower_photos.items()))
+    await fake.push(fake.photo_message(22, data))
+    (answer,) = await reply(fake, 22)
+    assert name in answer["text"]
+    assert sum(m == "sendMessage" for m, _ in fake.calls) == 2
+
+
+async def test_fifty_users_at_once_are_all_answered(app, fake: FakeTelegram, flower_photos) -> None:
+    photos = list(flower_photos.items())
+    for user in range(1000, 1050):
+        data = photos[user % len(photos)][1]
+        await fake.push(fake.photo_message(user, data))
+    await fake.wait_for(lambda: sum(1 for m in fake.sent if m["chat"]["id"] >= 1000) >= 50, timeout=120)
+    for user in range(1000, 1050):
+        answers = fake.replies_to(user)
+        assert len(answers) == 1
+        assert photos[user % len(photos)][0] in answers[0]["text"]
+    assert not fake.rejected
