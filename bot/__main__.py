@@ -1,4 +1,6 @@
-"""Run the bot: `python -m bot` (Telegram), or `python -m bot --console PHOTO...` to try it locally.
+"""Run the bot: `python -m bot` starts every chat adapter that has a token, in one process.
+
+`python -m bot --console PHOTO...` prints what the bot would answer, with no token.
 
 Configuration comes from the environment and `.env` (see `.env.example`).
 """
@@ -61,7 +63,11 @@ async def console(config: Config, photos: list[Path]) -> int:
 
 
 async def serve(config: Config) -> int:
-    """Run every configured adapter until SIGINT/SIGTERM, then finish in-flight work and close."""
+    """Run every configured adapter until SIGINT/SIGTERM, then finish in-flight work and close.
+
+    Both adapters share one classifier, one database handle and one trend refresher.
+    """
+    from bot.discord_bot import build_client
     from bot.telegram_bot import build_application
 
     pipeline = await open_pipeline(config)
@@ -69,21 +75,21 @@ async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    refresher = None
+    background: list[asyncio.Task] = []
     if config.instagram_session_file:
         client = InstagramClient(config.instagram_session_file, config.instagram_username or None)
-        refresher = asyncio.create_task(
-            TrendRefresher(pipeline.db, client, pipeline.catalogue, config.refresh).run_forever(),
-            name="trend-refresher",
-        )
+        refresher = TrendRefresher(pipeline.db, client, pipeline.catalogue, config.refresh)
+        background.append(asyncio.create_task(refresher.run_forever(), name="trend-refresher"))
     else:
         log.info("no INSTAGRAM_SESSION_FILE: hashtags come from the curated catalogue only")
-    application = build_application(config, pipeline)
+    telegram = build_application(config, pipeline) if config.telegram_token else None
+    discord_client = build_client(config, pipeline) if config.discord_token else None
     try:
-        async with application:
-            await application.start()
+        if telegram:
+            await telegram.initialize()
+            await telegram.start()
             if config.webhook_url:
-                await application.updater.start_webhook(
+                await telegram.updater.start_webhook(
                     listen="0.0.0.0",
                     port=config.webhook_port,
                     url_path="telegram",
@@ -91,17 +97,30 @@ async def serve(config: Config) -> int:
                     webhook_url=f"{config.webhook_url.rstrip('/')}/telegram",
                 )
             else:
-                await application.updater.start_polling()
-            log.info("telegram bot running (%s)", "webhook" if config.webhook_url else "long polling")
-            await stop.wait()
-            log.info("shutting down")
-            await application.updater.stop()
-            await application.stop()
+                await telegram.updater.start_polling()
+            log.info("telegram adapter running (%s)", "webhook" if config.webhook_url else "long polling")
+        if discord_client:
+            background.append(asyncio.create_task(discord_client.start(config.discord_token), name="discord"))
+            log.info("discord adapter starting")
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopped, *background], return_when=asyncio.FIRST_COMPLETED)
+        for task in background:
+            if task.done() and task.exception():
+                raise task.exception()
+        log.info("shutting down")
     finally:
-        if refresher:
-            refresher.cancel()
-            await asyncio.gather(refresher, return_exceptions=True)
+        if telegram and telegram.running:
+            await telegram.updater.stop()
+            await telegram.stop()
+        if telegram:
+            await telegram.shutdown()
+        if discord_client:
+            await discord_client.close()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await close_pipeline(pipeline)
+        log.info("stopped")
     return 0
 
 

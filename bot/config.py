@@ -40,6 +40,7 @@ class Config:
     telegram_api_base_url: str = _env("TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
     telegram_file_base_url: str = _env("TELEGRAM_FILE_BASE_URL", "https://api.telegram.org/file/bot")
     discord_token: str = _secret("DISCORD_BOT_TOKEN")
+    discord_sharded: bool = _env("DISCORD_SHARDED", False)
     admin_ids: frozenset[int] = _env("ADMIN_IDS", frozenset())
     database_path: Path = _env("DATABASE_PATH", Path("data/bot.sqlite3"))
     model_dir: Path = _env("MODEL_DIR", DEFAULT_MODEL_DIR)
@@ -81,6 +82,12 @@ def _parse(raw: str, kind: object) -> object:
         return frozenset(int(part) for part in text.replace(",", " ").split())
     if kind is Path or kind == Path | None:
         return Path(text) if text else None
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(text)
     if kind is int:
         return int(text)
     if kind is float:

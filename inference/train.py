@@ -38,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--views", type=int, default=4, help="1 + augmented copies of each training photo")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--dropout", type=float, default=0.2, help="dropout before the custom head")
     parser.add_argument("--val-split", type=float, default=0.2)
     parser.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
     parser.add_argument("--seed", type=int, default=0)
@@ -81,7 +82,7 @@ def train(args: argparse.Namespace) -> dict:
     x, y = photos.images.astype("float32"), photos.labels
     print(f"{len(photos.classes)} classes, {len(train_idx)} training and {len(val_idx)} validation photos")
 
-    model = build_model(len(photos.classes), backbone, weights, args.fine_tune, seed=args.seed)
+    model = build_model(len(photos.classes), backbone, weights, args.fine_tune, args.dropout, args.seed)
     history: dict[str, list[float]] = {}
 
     # The backbone below the split point is frozen, so its output is computed once per

@@ -1,0 +1,362 @@
+"""A local fake of Discord (gateway websocket + REST + attachment CDN), aiohttp on 127.0.0.1.
+
+The real discord.py logs in, connects to the gateway, receives READY and
+INTERACTION_CREATE dispatches, and answers through the REST interaction and
+webhook endpoints, which record what it sent and refuse what Discord would
+(over-long messages, a second initial response, an unknown interaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+TOKEN = "fake-discord-token.for.tests"
+APP_ID = 4242
+BOT_USER = {
+    "id": str(APP_ID),
+    "username": "hashtags",
+    "discriminator": "0",
+    "avatar": None,
+    "bot": True,
+    "global_name": None,
+}
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    """discord.py parses a body only when Content-Type is exactly 'application/json', as Discord sends it."""
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
+class FakeDiscord:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.callbacks: list[dict] = []
+        self.followups: list[dict] = []
+        self.synced: dict[str, list[dict]] = {}
+        self.rejected: list[str] = []
+        self.identified = asyncio.Event()
+        self._sockets: list[web.WebSocketResponse] = []
+        self._sequence = itertools.count(1)
+        self._ids = itertools.count(10_000)
+        self._interactions: dict[str, dict] = {}
+        self._changed = asyncio.Condition()
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+        self.callback_delay = 0.0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/api/v10/users/@me", self._me)
+        app.router.add_get("/api/v10/oauth2/applications/@me", self._application)
+        app.router.add_get("/api/v10/gateway/bot", self._gateway_bot)
+        app.router.add_get("/gateway", self._websocket)
+        app.router.add_get("/gateway/", self._websocket)
+        app.router.add_post("/api/v10/interactions/{id}/{token}/callback", self._callback)
+        app.router.add_post("/api/v10/webhooks/{app}/{token}", self._followup)
+        app.router.add_put("/api/v10/applications/{app}/commands", self._sync)
+        app.router.add_put("/api/v10/applications/{app}/guilds/{guild}/commands", self._sync)
+        app.router.add_get("/attachments/{id}/{name}", self._attachment)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    async def stop(self) -> None:
+        for socket in self._sockets:
+            await socket.close()
+        if self.runner:
+            await self.runner.cleanup()
+
+    # -- test side ----------------------------------------------------------------
+
+    def attachment(
+        self, data: bytes, name: str = "photo.jpg", content_type: str | None = "image/jpeg", size: int | None = None
+    ) -> dict:
+        attachment_id = str(next(self._ids))
+        self.files[attachment_id] = data
+        url = f"{self.url}/attachments/{attachment_id}/{name}"
+        return {
+            "id": attachment_id,
+            "filename": name,
+            "size": len(data) if size is None else size,
+            "url": url,
+            "proxy_url": url,
+            **({"content_type": content_type} if content_type else {}),
+        }
+
+    def _interaction(self, data: dict, user_id: int, permissions: str = "0", guild_id: int | None = 500) -> dict:
+        interaction_id = str(next(self._ids))
+        user = {
+            "id": str(user_id),
+            "username": f"user{user_id}",
+            "discriminator": "0",
+            "avatar": None,
+            "global_name": None,
+        }
+        payload: dict[str, Any] = {
+            "id": interaction_id,
+            "application_id": str(APP_ID),
+            "type": 2,
+            "token": f"token{interaction_id}",
+            "version": 1,
+            "channel_id": "600",
+            "locale": "en-US",
+            "app_permissions": "0",
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "authorizing_integration_owners": {},
+            "data": data,
+            "channel": {
+                "id": "600",
+                "type": 0,
+                "name": "general",
+                "position": 0,
+                "permission_overwrites": [],
+                "nsfw": False,
+                "parent_id": None,
+                **({"guild_id": str(guild_id)} if guild_id else {}),
+            },
+        }
+        if guild_id:
+            payload.update(
+                guild_id=str(guild_id),
+                guild_locale="en-US",
+                context=0,
+                member={
+                    "user": user,
+                    "roles": [],
+                    "joined_at": "2024-01-01T00:00:00+00:00",
+                    "deaf": False,
+                    "mute": False,
+                    "permissions": permissions,
+                    "flags": 0,
+                },
+            )
+        else:
+            payload.update(user=user, context=1)
+        self._interactions[interaction_id] = payload
+        return payload
+
+    async def slash(
+        self, user_id: int, name: str, options: list[dict], attachments: list[dict] = (), permissions: str = "0"
+    ) -> str:
+        data = {"id": "1", "name": name, "type": 1, "options": options}
+        if attachments:
+            data["resolved"] = {"attachments": {a["id"]: a for a in attachments}}
+        payload = self._interaction(data, user_id, permissions)
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return payload["id"]
+
+    async def context_menu(self, user_id: int, attachments: list[dict]) -> str:
+        message = {
+            "id": "800",
+            "channel_id": "600",
+            "author": {**BOT_USER, "id": "9", "bot": False},
+            "content": "look",
+            "timestamp": "2024-01-01T00:00:00+00:00",
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": attachments,
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+        }
+        data = {
+            "id": "2",
+            "name": "Get hashtags",
+            "type": 3,
+            "target_id": "800",
+            "resolved": {"messages": {"800": message}},
+        }
+        payload = self._interaction(data, user_id)
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return payload["id"]
+
+    async def dispatch(self, event: str, data: dict) -> None:
+        await self.identified.wait()
+        message = json.dumps({"op": 0, "t": event, "s": next(self._sequence), "d": data})
+        for socket in self._sockets:
+            await socket.send_str(message)
+
+    async def wait_for(self, predicate, timeout: float = 30.0) -> None:
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+
+    def responses_to(self, interaction_id: str) -> tuple[list[dict], list[dict]]:
+        token = self._interactions[interaction_id]["token"]
+        return (
+            [c for c in self.callbacks if c["interaction"] == interaction_id],
+            [f for f in self.followups if f["token"] == token],
+        )
+
+    # -- Discord side -------------------------------------------------------------
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _me(self, request: web.Request) -> web.Response:
+        return _json(BOT_USER)
+
+    async def _application(self, request: web.Request) -> web.Response:
+        return _json(
+            {
+                "id": str(APP_ID),
+                "name": "hashtags",
+                "icon": None,
+                "description": "",
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": "00",
+                "owner": BOT_USER,
+                "flags": 0,
+                "interactions_endpoint_url": None,
+            }
+        )
+
+    async def _gateway_bot(self, request: web.Request) -> web.Response:
+        return _json(
+            {
+                "url": self.ws_url,
+                "shards": 1,
+                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
+            }
+        )
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        await socket.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))
+        async for message in socket:
+            if message.type != WSMsgType.TEXT:
+                continue
+            payload = json.loads(message.data)
+            if payload["op"] == 1:
+                await socket.send_str(json.dumps({"op": 11}))
+            elif payload["op"] == 2:
+                shard = payload["d"].get("shard", [0, 1])
+                await socket.send_str(
+                    json.dumps(
+                        {
+                            "op": 0,
+                            "t": "READY",
+                            "s": next(self._sequence),
+                            "d": {
+                                "v": 10,
+                                "user": BOT_USER,
+                                "guilds": [],
+                                "session_id": "session",
+                                "shard": shard,
+                                "resume_gateway_url": self.ws_url,
+                                "application": {"id": str(APP_ID), "flags": 0},
+                                "private_channels": [],
+                                "relationships": [],
+                            },
+                        }
+                    )
+                )
+                self._sockets.append(socket)
+                self.identified.set()
+        return socket
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        interaction_id = request.match_info["id"]
+        interaction = self._interactions.get(interaction_id)
+        if interaction is None or any(c["interaction"] == interaction_id for c in self.callbacks):
+            self.rejected.append(f"callback for {interaction_id}")
+            await self._notify()
+            return _json({"message": "Interaction has already been acknowledged.", "code": 40060}, status=400)
+        content = (body.get("data") or {}).get("content") or ""
+        if len(content) > 2000:
+            self.rejected.append("content over 2000")
+            return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
+        self.callbacks.append(
+            {
+                "interaction": interaction_id,
+                "type": body["type"],
+                "data": body.get("data") or {},
+                "at": asyncio.get_running_loop().time(),
+            }
+        )
+        await self._notify()
+        return _json(
+            {
+                "interaction": {
+                    "id": interaction_id,
+                    "type": interaction["type"],
+                    "response_message_loading": body["type"] == 5,
+                    "response_message_ephemeral": bool((body.get("data") or {}).get("flags", 0) & 64),
+                }
+            }
+        )
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        token = request.match_info["token"]
+        if not any(i["token"] == token for i in self._interactions.values()):
+            return _json({"message": "Unknown Webhook", "code": 10015}, status=404)
+        if not 1 <= len(body.get("content") or "") <= 2000:
+            self.rejected.append("followup content length")
+            await self._notify()
+            return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
+        self.followups.append({"token": token, **body})
+        await self._notify()
+        return _json(
+            {
+                "id": str(next(self._ids)),
+                "channel_id": "600",
+                "content": body["content"],
+                "author": BOT_USER,
+                "timestamp": "2024-01-01T00:00:00+00:00",
+                "edited_timestamp": None,
+                "tts": False,
+                "mention_everyone": False,
+                "mentions": [],
+                "mention_roles": [],
+                "attachments": [],
+                "embeds": [],
+                "pinned": False,
+                "type": 0,
+                "flags": body.get("flags", 0),
+            }
+        )
+
+    async def _sync(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.synced[request.match_info.get("guild", "global")] = body
+        await self._notify()
+        return _json(
+            [
+                {
+                    "description": "",
+                    **c,
+                    "id": str(next(self._ids)),
+                    "application_id": str(APP_ID),
+                    "version": "1",
+                    "default_member_permissions": c.get("default_member_permissions"),
+                }
+                for c in body
+            ]
+        )
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["id"])
+        return web.Response(body=data) if data is not None else web.Response(status=404)

@@ -1,0 +1,198 @@
+"""The Discord adapter with the real discord.py against a local fake gateway + REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+import discord
+import pytest
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.config import Config
+from bot.discord_bot import build_client
+from bot.pipeline import Pipeline
+from deploy.discord_sync import sync
+from tests.conftest import FIXTURES
+from tests.fake_discord import TOKEN, FakeDiscord
+
+TRUNCATED_JPEG = sorted(FIXTURES.glob("*.jpg"))[0].read_bytes()[:8000]
+DEFERRED = 5  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+EPHEMERAL = 64
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    server = FakeDiscord()
+    await server.start()
+    monkeypatch.setattr(Route, "BASE", f"{server.url}/api/v10")
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.ws_url))
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(params=[False, True], ids=["client", "sharded"])
+async def client(request, fake: FakeDiscord, config: Config, pipeline: Pipeline) -> AsyncIterator[discord.Client]:
+    bot = build_client(dataclasses.replace(config, discord_token=TOKEN, discord_sharded=request.param), pipeline)
+    task = asyncio.create_task(bot.start(TOKEN))
+    ready = asyncio.create_task(bot.wait_until_ready())
+    await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    assert ready.done(), "discord.py did not become ready against the fake gateway"
+    yield bot
+    await bot.close()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def image_option(attachment: dict) -> dict:
+    return {"name": "image", "type": 11, "value": attachment["id"]}
+
+
+async def answered(fake: FakeDiscord, interaction_id: str) -> tuple[list[dict], list[dict]]:
+    def done() -> bool:
+        callbacks, followups = fake.responses_to(interaction_id)
+        return bool(followups) or any(c["type"] == 4 for c in callbacks)
+
+    await fake.wait_for(done)
+    return fake.responses_to(interaction_id)
+
+
+async def test_slash_command_defers_then_follows_up_with_hashtags(client, fake, flower_photos, pipeline) -> None:
+    name, data = next(iter(flower_photos.items()))
+    photo = fake.attachment(data)
+    interaction = await fake.slash(700, "hashtags", [image_option(photo)], [photo])
+    callbacks, followups = await answered(fake, interaction)
+    assert [c["type"] for c in callbacks] == [DEFERRED]
+    assert not callbacks[0]["data"].get("flags", 0) & EPHEMERAL
+    text = followups[0]["content"]
+    assert name in text.splitlines()[0]
+    block = text.split("```\n")[1].split("\n```")[0]
+    assert 1 <= len(block.split()) <= 5 and all(tag.startswith("#") for tag in block.split())
+    await asyncio.wait_for(pipeline.wait_recorded(1), 10)
+    async with pipeline.db.execute("SELECT platform, chat_id, user_id, outcome FROM requests") as cursor:
+        assert tuple(await cursor.fetchone()) == ("discord", "500", "700", "ok")
+
+
+async def test_count_option_and_private_flag(client, fake, flower_photos) -> None:
+    _, data = next(iter(flower_photos.items()))
+    photo = fake.attachment(data)
+    options = [
+        image_option(photo),
+        {"name": "count", "type": 4, "value": 9},
+        {"name": "private", "type": 5, "value": True},
+    ]
+    interaction = await fake.slash(701, "hashtags", options, [photo])
+    callbacks, followups = await answered(fake, interaction)
+    assert callbacks[0]["data"]["flags"] & EPHEMERAL
+    assert followups[0]["flags"] & EPHEMERAL
+    assert len(followups[0]["content"].split("```\n")[1].split("\n```")[0].split()) == 9
+
+
+async def test_context_menu_answers_each_image(client, fake, flower_photos) -> None:
+    photos = list(flower_photos.items())[:2]
+    attachments = [fake.attachment(data, name=f"{name}.jpg") for name, data in photos]
+    attachments.append(fake.attachment(b"%PDF-1.4", name="menu.pdf", content_type="application/pdf"))
+    interaction = await fake.context_menu(702, attachments)
+    callbacks, followups = await answered(fake, interaction)
+    assert callbacks[0]["data"]["flags"] & EPHEMERAL
+    text = followups[0]["content"]
+    for name, _ in photos:
+        assert f"**{name}.jpg**" in text and name in text
+    assert "menu.pdf" not in text
+
+
+async def test_context_menu_without_images(client, fake) -> None:
+    interaction = await fake.context_menu(703, [])
+    callbacks, _ = await answered(fake, interaction)
+    assert callbacks[0]["type"] == 4 and "no image" in callbacks[0]["data"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("attachment", "expected"),
+    [
+        (dict(data=b"hello", name="notes.txt", content_type="text/plain"), "is not an image"),
+        (dict(data=b"x", name="huge.jpg", size=25 * 1024 * 1024), "too big"),
+        (dict(data=TRUNCATED_JPEG, name="broken.jpg"), "damaged"),
+    ],
+    ids=["not-an-image", "oversized", "corrupt"],
+)
+async def test_bad_attachments_get_an_ephemeral_explanation(client, fake, attachment, expected) -> None:
+    photo = fake.attachment(**attachment)
+    interaction = await fake.slash(704, "hashtags", [image_option(photo)], [photo])
+    callbacks, followups = await answered(fake, interaction)
+    messages = [c["data"] for c in callbacks if c["type"] == 4] + followups
+    assert expected in messages[0]["content"]
+    assert messages[0]["flags"] & EPHEMERAL
+
+
+async def test_slow_classification_still_answers_after_deferring(client, fake, flower_photos, pipeline) -> None:
+    """Defer comes at once even while the classifier is busy; the answer follows."""
+    name, data = next(iter(flower_photos.items()))
+    release = asyncio.Event()
+    original = pipeline.classifier.classify
+
+    async def slow(image):
+        await release.wait()
+        return await original(image)
+
+    pipeline.classifier.classify = slow
+    photo = fake.attachment(data)
+    interaction = await fake.slash(705, "hashtags", [image_option(photo)], [photo])
+    await fake.wait_for(lambda: fake.responses_to(interaction)[0])
+    assert fake.responses_to(interaction)[0][0]["type"] == DEFERRED
+    assert not fake.responses_to(interaction)[1]
+    release.set()
+    _, followups = await answered(fake, interaction)
+    assert name in followups[0]["content"]
+
+
+async def test_settings_need_manage_server(client, fake, flower_photos) -> None:
+    denied = await fake.slash(706, "hashtags-settings", [{"name": "count", "type": 4, "value": 3}])
+    callbacks, _ = await answered(fake, denied)
+    assert "Manage Server" in callbacks[0]["data"]["content"]
+    allowed = await fake.slash(
+        706, "hashtags-settings", [{"name": "count", "type": 4, "value": 3}], permissions=str(0x20)
+    )
+    callbacks, _ = await answered(fake, allowed)
+    assert "Tags per photo: 3" in callbacks[0]["data"]["content"]
+    _, data = next(iter(flower_photos.items()))
+    photo = fake.attachment(data)
+    interaction = await fake.slash(707, "hashtags", [image_option(photo)], [photo])
+    _, followups = await answered(fake, interaction)
+    assert len(followups[0]["content"].split("```\n")[1].split("\n```")[0].split()) == 3
+
+
+async def test_fifty_commands_at_once_are_all_followed_up(client, fake, flower_photos) -> None:
+    photos = list(flower_photos.items())
+    started = asyncio.get_running_loop().time()
+    interactions = []
+    for user in range(2000, 2050):
+        name, data = photos[user % len(photos)]
+        photo = fake.attachment(data)
+        interactions.append((name, await fake.slash(user, "hashtags", [image_option(photo)], [photo])))
+    await fake.wait_for(lambda: all(fake.responses_to(i)[1] for _, i in interactions), timeout=120)
+    for name, interaction in interactions:
+        callbacks, followups = fake.responses_to(interaction)
+        assert [c["type"] for c in callbacks] == [DEFERRED]
+        assert callbacks[0]["at"] - started < 3.0, "deferred within Discord's 3-second deadline"
+        assert len(followups) == 1 and name in followups[0]["content"]
+    assert not fake.rejected
+
+
+async def test_command_sync_payload(fake) -> None:
+    """deploy/discord_sync.py registers exactly the commands the bot defines."""
+    names = await sync(TOKEN, 500, clear=False)
+    assert sorted(names) == ["Get hashtags", "hashtags", "hashtags-settings"]
+    commands = {c["name"]: c for c in fake.synced["500"]}
+    assert set(commands) == {"hashtags", "Get hashtags", "hashtags-settings"}
+    options = {o["name"]: o for o in commands["hashtags"]["options"]}
+    assert options["image"]["type"] == 11 and options["image"]["required"]
+    assert options["count"]["type"] == 4 and options["count"]["min_value"] == 1 and options["count"]["max_value"] == 30
+    assert options["private"]["type"] == 5
+    assert all(o["description"] for o in commands["hashtags"]["options"])
+    assert commands["Get hashtags"]["type"] == 3
+    assert int(commands["hashtags-settings"]["default_member_permissions"]) == 0x20
