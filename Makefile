@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint train evaluate bench
 
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt requirements-serve.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
@@ -22,7 +22,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 train: $(BIN)/.installed
-	$(BIN)/python -m inference.train --data ../shared/data/flowers/train --out models/flowers --fine-tune 5 --seed 0
+	$(BIN)/python -m inference.train --data ../shared/data/flowers/train --out models/flowers --fine-tune 5 --val-split 0 --dropout 0.5 --seed 0
 
 evaluate: $(BIN)/.installed
 	$(BIN)/python -m inference.evaluate --model models/flowers --data ../shared/data/flowers/dev --card

@@ -57,6 +57,7 @@ def write_model_card(metrics: dict, out: Path, evaluations: dict[str, Scores] | 
     """A short human-readable account of where the model came from and how good it is."""
     classes = metrics["classes"]
     validation = Scores(**metrics["validation"])
+    held_out = metrics.get("held_out", True)
     lines = [
         f"# Model card: {metrics['version']}",
         "",
@@ -65,15 +66,16 @@ def write_model_card(metrics: dict, out: Path, evaluations: dict[str, Scores] | 
         f"BatchNorm frozen; top {metrics['fine_tune_blocks']} blocks fine-tuned as a copy feeding the custom head",
         f"- Classes ({len(classes)}): {', '.join(classes)}",
         f"- Training data: `{metrics['data']}`, {metrics['train_count']} photos for training, "
-        f"{validation.count} held out for validation (seed {metrics['seed']}, {metrics['epochs_run']} epochs)",
+        + (f"{validation.count} held out for validation" if held_out else "none held out")
+        + f" (seed {metrics['seed']}, {metrics['epochs_run']} epochs)",
         f"- Command: `{metrics['command']}`",
         "- Outputs: custom-class softmax, the original ImageNet 1000-class softmax, the pooled embedding",
         "- Input: 224×224 RGB, 0–255; preprocessing is inside the model",
         "",
-        "## Validation split",
+        "## Validation split" if held_out else "## Training photos (no validation split held out)",
         "",
         "```",
-        format_scores("validation", validation, classes),
+        format_scores("validation" if held_out else "training", validation, classes),
         "```",
     ]
     for title, scores in (evaluations or {}).items():

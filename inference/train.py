@@ -151,10 +151,11 @@ def train(args: argparse.Namespace) -> dict:
     plot_history(history, args.out / "training.png")
     metrics = {
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "command": "python -m inference.train " + shlex.join(sys.argv[1:]),
+        "command": "python -m inference.train " + shlex.join(args.argv),
         "data": str(args.data),
         "classes": photos.classes,
         "train_count": len(train_idx),
+        "held_out": bool(len(val_idx)),
         "validation": val_scores.as_dict(),
         "backbone": backbone.name,
         "weights_sha256": weights_sha256(weights) if weights else "random",
@@ -171,12 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     from inference.model import BackboneUnavailable
 
     args = parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     try:
         metrics = train(args)
     except (BackboneUnavailable, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({"validation_accuracy": metrics["validation"]["accuracy"], "out": str(args.out)}))
+    key = "validation_accuracy" if metrics["held_out"] else "training_accuracy"
+    print(json.dumps({key: metrics["validation"]["accuracy"], "out": str(args.out)}))
     return 0
 
 
