@@ -12,18 +12,23 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
+
+import aiosqlite
+import numpy as np
 
 from bot.config import Config, ConfigError, load_config
 from bot.logs import setup_logging
 from bot.pipeline import Pipeline
 from bot.render import count_lines, subject_line, tier_summary
 from inference.classifier import Classifier
-from inference.decode import ImageRejected
+from inference.decode import MODEL_SIZE, ImageRejected
+from storage import request_log, trend_store
 from storage.database import SchemaTooNew, open_database
 from trends.catalogue import Catalogue
 from trends.instagram import InstagramClient
-from trends.refresher import TrendRefresher
+from trends.refresher import DAY, TrendRefresher
 
 log = logging.getLogger("bot")
 
@@ -62,6 +67,52 @@ async def console(config: Config, photos: list[Path]) -> int:
     return 1 if failed else 0
 
 
+async def check(config: Config) -> int:
+    """Health check for systemd/Docker: model classifies, database writable, Instagram state. Exit 0 when healthy."""
+    problems = []
+    try:
+        classifier = Classifier(config.model_dir, confidence=config.confidence)
+        gradient = np.linspace(0, 255, MODEL_SIZE * MODEL_SIZE * 3).reshape(1, MODEL_SIZE, MODEL_SIZE, 3)
+        custom, imagenet, _ = classifier.run(gradient.astype(np.uint8))
+        if not (abs(float(custom.sum()) - 1) < 1e-3 and abs(float(imagenet.sum()) - 1) < 1e-3):
+            problems.append("model: outputs are not probabilities")
+        print(f"model: ok ({classifier.version}, classes: {', '.join(classifier.classes)})")
+    except (OSError, ValueError, KeyError) as error:
+        problems.append(f"model: {error}")
+    try:
+        db = await open_database(config.database_path)
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+            await db.execute("ROLLBACK")
+            health = await trend_store.health(db)
+        finally:
+            await db.close()
+        print(f"database: ok ({config.database_path}, writable)")
+        if not config.instagram_session_file:
+            print("instagram: no session configured (catalogue only)")
+        elif not config.instagram_session_file.is_file():
+            problems.append(f"instagram: session file {config.instagram_session_file} does not exist")
+        else:
+            state = (
+                "paused until " + time.strftime("%F %T", time.localtime(health.pause_until)) if health.paused else "ok"
+            )
+            print(f"instagram: {state}; failures in a row {health.failures}; last error {health.last_error or '-'}")
+    except (OSError, aiosqlite.Error, SchemaTooNew) as error:
+        problems.append(f"database: {error}")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+async def keep_tidy(config: Config, pipeline: Pipeline) -> None:
+    """Apply the request-log retention at start and then daily."""
+    while True:
+        removed = await request_log.delete_older_than(pipeline.db, config.retention_days)
+        if removed:
+            log.info("retention: deleted %d request rows older than %g days", removed, config.retention_days)
+        await asyncio.sleep(DAY)
+
+
 async def serve(config: Config) -> int:
     """Run every configured adapter until SIGINT/SIGTERM, then finish in-flight work and close.
 
@@ -75,7 +126,7 @@ async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    background: list[asyncio.Task] = []
+    background: list[asyncio.Task] = [asyncio.create_task(keep_tidy(config, pipeline), name="retention")]
     if config.instagram_session_file:
         client = InstagramClient(config.instagram_session_file, config.instagram_username or None)
         refresher = TrendRefresher(pipeline.db, client, pipeline.catalogue, config.refresh)
@@ -126,7 +177,9 @@ async def serve(config: Config) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n")[0])
-    parser.add_argument("--console", nargs="+", type=Path, metavar="PHOTO", help="print the answer for photos")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--console", nargs="+", type=Path, metavar="PHOTO", help="print the answer for photos")
+    mode.add_argument("--check", action="store_true", help="health check: config, model, database, Instagram")
     args = parser.parse_args(argv)
     try:
         config = load_config()
@@ -137,10 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.console:
             return asyncio.run(console(config, args.console))
-        if not config.telegram_token:
+        if args.check:
+            return asyncio.run(check(config))
+        if not config.telegram_token and not config.discord_token:
             print(
-                "No chat token configured. Set TELEGRAM_BOT_TOKEN (in the environment or .env; see "
-                ".env.example), or try photos locally with: python -m bot --console PHOTO...",
+                "No chat token configured. Set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (in the environment "
+                "or .env; see .env.example), or try photos locally with: python -m bot --console PHOTO...",
                 file=sys.stderr,
             )
             return 2

@@ -41,6 +41,7 @@ class Config:
     telegram_file_base_url: str = _env("TELEGRAM_FILE_BASE_URL", "https://api.telegram.org/file/bot")
     discord_token: str = _secret("DISCORD_BOT_TOKEN")
     discord_sharded: bool = _env("DISCORD_SHARDED", False)
+    discord_api_base_url: str = _env("DISCORD_API_BASE_URL", "https://discord.com/api/v10")
     admin_ids: frozenset[int] = _env("ADMIN_IDS", frozenset())
     database_path: Path = _env("DATABASE_PATH", Path("data/bot.sqlite3"))
     model_dir: Path = _env("MODEL_DIR", DEFAULT_MODEL_DIR)
@@ -78,7 +79,7 @@ class Config:
 
 def _parse(raw: str, kind: object) -> object:
     text = raw.strip()
-    if kind is frozenset[int]:
+    if kind == frozenset[int]:
         return frozenset(int(part) for part in text.replace(",", " ").split())
     if kind is Path or kind == Path | None:
         return Path(text) if text else None

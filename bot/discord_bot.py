@@ -185,6 +185,8 @@ def build_tree(tree: app_commands.CommandTree, handlers: HashtagCommands) -> Non
 
 def build_client(config: Config, pipeline: Pipeline) -> discord.Client:
     """The Discord client with its command tree; sharded when DISCORD_SHARDED is on."""
+    # discord.py keeps the REST base URL on a class: one client per process, so this is safe.
+    discord.http.Route.BASE = config.discord_api_base_url.rstrip("/")
     base = discord.AutoShardedClient if config.discord_sharded else discord.Client
     client = base(intents=discord.Intents.none())
     client.tree = app_commands.CommandTree(client)

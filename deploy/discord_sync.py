@@ -20,9 +20,11 @@ from bot.config import Config, ConfigError, load_config
 from bot.discord_bot import build_client
 
 
-async def sync(token: str, guild_id: int | None, clear: bool) -> list[str]:
+async def sync(
+    token: str, guild_id: int | None, clear: bool, api_base_url: str = Config.discord_api_base_url
+) -> list[str]:
     """Replace the registered commands with this code's definitions; returns their names."""
-    client = build_client(Config(), pipeline=None)  # describing commands needs no pipeline
+    client = build_client(Config(discord_api_base_url=api_base_url), pipeline=None)  # no pipeline needed
     await client.login(token)
     try:
         guild = discord.Object(id=guild_id) if guild_id else None
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print("DISCORD_BOT_TOKEN is not set (environment or .env).", file=sys.stderr)
         return 2
     try:
-        names = asyncio.run(sync(config.discord_token, args.guild, args.clear))
+        names = asyncio.run(sync(config.discord_token, args.guild, args.clear, config.discord_api_base_url))
     except discord.HTTPException as error:
         print(f"Discord refused: {error}", file=sys.stderr)
         return 1

@@ -72,6 +72,10 @@ class FakeDiscord:
         self.port = site._server.sockets[0].getsockname()[1]
 
     @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/v10"
+
+    @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
 

@@ -28,7 +28,7 @@ EPHEMERAL = 64
 async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
     server = FakeDiscord()
     await server.start()
-    monkeypatch.setattr(Route, "BASE", f"{server.url}/api/v10")
+    monkeypatch.setattr(Route, "BASE", Route.BASE)  # restored after the test; build_client sets it
     monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.ws_url))
     yield server
     await server.stop()
@@ -36,7 +36,10 @@ async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture(params=[False, True], ids=["client", "sharded"])
 async def client(request, fake: FakeDiscord, config: Config, pipeline: Pipeline) -> AsyncIterator[discord.Client]:
-    bot = build_client(dataclasses.replace(config, discord_token=TOKEN, discord_sharded=request.param), pipeline)
+    config = dataclasses.replace(
+        config, discord_token=TOKEN, discord_sharded=request.param, discord_api_base_url=fake.api_url
+    )
+    bot = build_client(config, pipeline)
     task = asyncio.create_task(bot.start(TOKEN))
     ready = asyncio.create_task(bot.wait_until_ready())
     await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
@@ -185,7 +188,7 @@ async def test_fifty_commands_at_once_are_all_followed_up(client, fake, flower_p
 
 async def test_command_sync_payload(fake) -> None:
     """deploy/discord_sync.py registers exactly the commands the bot defines."""
-    names = await sync(TOKEN, 500, clear=False)
+    names = await sync(TOKEN, 500, clear=False, api_base_url=fake.api_url)
     assert sorted(names) == ["Get hashtags", "hashtags", "hashtags-settings"]
     commands = {c["name"]: c for c in fake.synced["500"]}
     assert set(commands) == {"hashtags", "Get hashtags", "hashtags-settings"}

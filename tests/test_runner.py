@@ -85,3 +85,67 @@ def test_console_prints_what_the_bot_would_answer(tmp_path: Path) -> None:
     assert lines[1].startswith("📷 " + photo.name.split("-")[0])
     assert lines[2].startswith("#") and len(lines[2].split()) == 5
     assert "not an image" in result.stdout
+
+
+@pytest.mark.parametrize("adapters", [("telegram",), ("discord",), ("telegram", "discord")], ids="+".join)
+async def test_runner_serves_configured_adapters_and_stops_cleanly_on_sigterm(adapters, tmp_path: Path) -> None:
+    """The real runner in its own process, against the local fakes; SIGTERM loses no log row."""
+    import asyncio
+    import signal
+    import sqlite3
+
+    from tests.fake_discord import TOKEN as DISCORD_TOKEN
+    from tests.fake_discord import FakeDiscord
+    from tests.fake_telegram import TOKEN as TELEGRAM_TOKEN
+    from tests.fake_telegram import FakeTelegram
+
+    telegram, discord_fake = FakeTelegram(), FakeDiscord()
+    await telegram.start()
+    await discord_fake.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_"))}
+    env.update(PYTHONPATH=str(ROOT), DATABASE_PATH=str(tmp_path / "bot.sqlite3"), LOG_LEVEL="INFO")
+    if "telegram" in adapters:
+        env.update(
+            TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+            TELEGRAM_API_BASE_URL=telegram.base_url,
+            TELEGRAM_FILE_BASE_URL=telegram.file_base_url,
+        )
+    if "discord" in adapters:
+        env.update(DISCORD_BOT_TOKEN=DISCORD_TOKEN, DISCORD_API_BASE_URL=discord_fake.api_url, DISCORD_SHARDED="1")
+    photo = sorted(FIXTURES.glob("*-*.jpg"))[0]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        if "telegram" in adapters:
+            await telegram.push(telegram.photo_message(7, photo.read_bytes()))
+            await telegram.wait_for(lambda: telegram.replies_to(7), timeout=60)
+            assert photo.name.split("-")[0] in telegram.replies_to(7)[0]["text"]
+        if "discord" in adapters:
+            await asyncio.wait_for(discord_fake.identified.wait(), 60)
+            attachment = discord_fake.attachment(photo.read_bytes())
+            interaction = await discord_fake.slash(
+                8, "hashtags", [{"name": "image", "type": 11, "value": attachment["id"]}], [attachment]
+            )
+            await discord_fake.wait_for(lambda: discord_fake.responses_to(interaction)[1], timeout=60)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await telegram.stop()
+        await discord_fake.stop()
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    assert "stopped" in log
+    assert TELEGRAM_TOKEN not in log and DISCORD_TOKEN not in log
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        platforms = sorted(row[0] for row in db.execute("SELECT platform FROM requests WHERE outcome = 'ok'"))
+    assert platforms == sorted(adapters)
