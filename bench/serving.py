@@ -70,7 +70,11 @@ def sample_images(photos: Path | None, count: int) -> np.ndarray:
 
 def startup(kind: str, model: Path) -> dict[str, float | bool]:
     """Wall time and peak RSS of a fresh process that loads the model and predicts once."""
-    script = f"import resource, sys; {STARTUP[kind]}; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the (TensorFlow-laden) parent across exec.
+    script = (
+        f"import sys; {STARTUP[kind]}; "
+        "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))"
+    )
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", script, str(model)], capture_output=True, text=True, check=True)
     elapsed = time.perf_counter() - start
