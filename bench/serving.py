@@ -62,8 +62,8 @@ def summary(samples: list[float], per: int = 1) -> dict[str, float]:
 
 
 def sample_images(photos: Path | None, count: int) -> np.ndarray:
-    if photos and photos.is_dir():
-        files = sorted(photos.rglob("*.jpg"))[:count]
+    files = sorted(photos.rglob("*.jpg"))[:count] if photos and photos.is_dir() else []
+    if files:
         return np.stack([decode_image(p.read_bytes()) for p in files])
     return np.random.default_rng(0).integers(0, 256, (count, MODEL_SIZE, MODEL_SIZE, 3), dtype=np.uint8)
 

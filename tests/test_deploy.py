@@ -1,0 +1,106 @@
+"""Admin tooling: backup/restore while the bot writes, scripts' --help and dry runs, benchmark smoke run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploy import backup as backup_tool
+from storage import request_log
+from storage.database import open_database
+
+ROOT = Path(__file__).parent.parent
+SCRIPTS = sorted((ROOT / "deploy").glob("*.sh"))
+MODULES = ["deploy.backup", "deploy.discord_sync", "deploy.telegram_webhook"]
+
+
+async def test_backup_while_writing_restores_to_a_consistent_database(tmp_path: Path) -> None:
+    path, copy = tmp_path / "bot.sqlite3", tmp_path / "backups" / "copy.sqlite3"
+    db = await open_database(path)
+    stop = asyncio.Event()
+    written = 0
+
+    async def writer() -> None:
+        nonlocal written
+        while not stop.is_set():
+            await request_log.log_request(db, request_log.LoggedRequest("telegram", "1", str(written), "ok"))
+            written += 1
+
+    task = asyncio.create_task(writer())
+    try:
+        while written < 200:
+            await asyncio.sleep(0)
+        await asyncio.to_thread(backup_tool.backup, path, copy)
+        assert written > 0
+    finally:
+        stop.set()
+        await task
+        await db.close()
+    with sqlite3.connect(copy) as snapshot:
+        assert snapshot.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = snapshot.execute("SELECT count(*), max(CAST(user_id AS INTEGER)) FROM requests").fetchone()
+    assert 200 <= rows[0] <= written and rows[1] == rows[0] - 1, "a prefix of the writes, nothing torn"
+
+    restored = tmp_path / "restored.sqlite3"
+    shutil.copy(path, restored)
+    backup_tool.restore(copy, restored)
+    reopened = await open_database(restored)
+    try:
+        async with reopened.execute("SELECT count(*) FROM requests") as cursor:
+            assert (await cursor.fetchone())[0] == rows[0]
+    finally:
+        await reopened.close()
+
+
+def test_restore_refuses_a_damaged_copy(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sqlite3"
+    bad.write_bytes(b"SQLite format 3\x00" + bytes(200))
+    assert backup_tool.main(["restore", str(bad), "--db", str(tmp_path / "db.sqlite3")]) == 1
+    assert not (tmp_path / "db.sqlite3").exists()
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
+def test_shell_scripts_parse_and_explain_themselves(script: Path) -> None:
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    result = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("Usage:")
+    if shutil.which("shellcheck"):
+        subprocess.run(["shellcheck", str(script)], check=True)
+
+
+def test_install_dry_run_touches_nothing(tmp_path: Path) -> None:
+    prefix = tmp_path / "opt"
+    result = subprocess.run(["bash", str(ROOT / "deploy" / "install.sh"), "--dry-run", "--prefix", str(prefix)],
+                            capture_output=True, text=True, check=True)
+    assert "systemctl enable hashtag-bot.service" in result.stdout
+    assert not prefix.exists()
+
+
+def test_train_wrapper_refuses_a_missing_folder() -> None:
+    result = subprocess.run(["bash", str(ROOT / "deploy" / "train_model.sh"), "--data", "/nonexistent"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "no such folder" in result.stderr
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_python_tools_have_help(module: str) -> None:
+    result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT,
+                            check=True)
+    assert "usage:" in result.stdout
+
+
+def test_serving_benchmark_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A few iterations of the benchmark, so it keeps working; no timing is asserted."""
+    from bench import serving
+
+    assert serving.main(["--runs", "4", "--batch", "2", "--skip-keras", "--photos", str(tmp_path)]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["startup"]["litert"]["imports_tensorflow"] is False
+    assert set(figures["decode"]) == {"12MP 4032x3024", "Telegram 1280x960"}
