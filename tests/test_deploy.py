@@ -77,22 +77,28 @@ def test_shell_scripts_parse_and_explain_themselves(script: Path) -> None:
 
 def test_install_dry_run_touches_nothing(tmp_path: Path) -> None:
     prefix = tmp_path / "opt"
-    result = subprocess.run(["bash", str(ROOT / "deploy" / "install.sh"), "--dry-run", "--prefix", str(prefix)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "install.sh"), "--dry-run", "--prefix", str(prefix)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "systemctl enable hashtag-bot.service" in result.stdout
     assert not prefix.exists()
 
 
 def test_train_wrapper_refuses_a_missing_folder() -> None:
-    result = subprocess.run(["bash", str(ROOT / "deploy" / "train_model.sh"), "--data", "/nonexistent"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "train_model.sh"), "--data", "/nonexistent"], capture_output=True, text=True
+    )
     assert result.returncode == 2 and "no such folder" in result.stderr
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_python_tools_have_help(module: str) -> None:
-    result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert "usage:" in result.stdout
 
 

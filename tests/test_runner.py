@@ -149,3 +149,33 @@ async def test_runner_serves_configured_adapters_and_stops_cleanly_on_sigterm(ad
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         platforms = sorted(row[0] for row in db.execute("SELECT platform FROM requests WHERE outcome = 'ok'"))
     assert platforms == sorted(adapters)
+
+
+def test_health_check_reports_model_database_and_instagram(tmp_path: Path) -> None:
+    result = run_bot("--check", env={"DATABASE_PATH": str(tmp_path / "db.sqlite3")}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "model: ok" in result.stdout and "database: ok" in result.stdout
+    assert "instagram: no session configured" in result.stdout
+    missing = run_bot(
+        "--check",
+        env={"DATABASE_PATH": str(tmp_path / "db.sqlite3"), "INSTAGRAM_SESSION_FILE": str(tmp_path / "nope")},
+        cwd=tmp_path,
+    )
+    assert missing.returncode == 1 and "session file" in missing.stderr
+
+
+async def test_reply_path_survives_a_locked_database(pipeline, flower_photos) -> None:
+    """Another process holding the write lock delays nothing visible: the answer still comes."""
+    import sqlite3
+
+    await pipeline.db.execute("PRAGMA busy_timeout = 50")
+    path = next(row[2] for row in await pipeline.db.execute_fetchall("PRAGMA database_list"))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        name, data = next(iter(flower_photos.items()))
+        answer = await pipeline.answer(data, "telegram", "1", "1")
+        assert answer.prediction.custom[0].name == name and answer.tags.tags
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

@@ -238,3 +238,17 @@ async def test_fifty_users_at_once_are_all_answered(app, fake: FakeTelegram, flo
         assert len(answers) == 1
         assert photos[user % len(photos)][0] in answers[0]["text"]
     assert not fake.rejected
+
+
+def test_copy_button_is_left_out_when_the_line_is_too_long() -> None:
+    from bot.telegram_bot import keyboard
+    from trends.composer import ChosenTag, ComposedTags
+
+    long_tags = ComposedTags(
+        tuple(ChosenTag(f"verylonghashtag{i:02d}", "niche", None, "x", 1.0) for i in range(20)), ()
+    )
+    short_tags = ComposedTags(long_tags.tags[:3], ())
+    assert len(long_tags.line) > 256
+    long_row = keyboard(long_tags, "1").inline_keyboard[0]
+    assert [b.text for b in long_row] == ["➕ More tags", "📊 With counts"]
+    assert keyboard(short_tags, "1").inline_keyboard[0][0].copy_text.text == short_tags.line

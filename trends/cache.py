@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import aiosqlite
 
 from inference.classifier import Prediction
@@ -9,6 +11,8 @@ from storage import trend_store
 from trends.catalogue import Catalogue
 from trends.composer import TrendFacts, candidate_queries, weighted_labels
 from trends.tags import tags_from_label
+
+log = logging.getLogger(__name__)
 
 
 class TrendCache:
@@ -23,7 +27,12 @@ class TrendCache:
         related = await trend_store.search_results(self.db, queries)
         unseen = [q for q in queries if q not in related]
         if unseen:
-            await trend_store.queue_queries(self.db, unseen)
+            try:
+                await trend_store.queue_queries(self.db, unseen)
+            except aiosqlite.OperationalError:
+                # Another process holds the write lock past the busy timeout: the labels will be
+                # queued the next time they are seen; the reply must not fail for it.
+                log.warning("could not queue %d new label(s) for Instagram lookup", len(unseen))
         tags = {tag for tags in related.values() for tag in tags}
         for name, _, index in weighted_labels(prediction):
             tags.update(tags_from_label(name))
