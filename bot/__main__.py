@@ -166,6 +166,7 @@ async def serve(config: Config) -> int:
         if telegram:
             await telegram.shutdown()
         if discord_client:
+            await discord_client.commands.finish()
             await discord_client.close()
         for task in background:
             task.cancel()

@@ -8,6 +8,7 @@ never done at start. The bot needs no privileged intents.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -44,6 +45,19 @@ class HashtagCommands:
 
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
         self.config, self.pipeline = config, pipeline
+        self.in_flight: set[asyncio.Task] = set()
+
+    def _track(self) -> None:
+        """Remember the running command, so shutdown can let it finish its reply."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+
+    async def finish(self, timeout: float = 20.0) -> None:
+        """Wait (bounded) for commands already being answered; called before the client closes."""
+        if self.in_flight:
+            await asyncio.wait(list(self.in_flight), timeout=timeout)
 
     def _scope(self, interaction: discord.Interaction) -> str:
         """Settings live per server; in DMs, per channel."""
@@ -78,6 +92,7 @@ class HashtagCommands:
     async def hashtags(
         self, interaction: discord.Interaction, image: discord.Attachment, count: int | None, private: bool
     ) -> None:
+        self._track()
         problem = self._check(image)
         if problem:
             await self._refuse(interaction, problem)
@@ -93,6 +108,7 @@ class HashtagCommands:
         self.pipeline.record(answer.record, (time.perf_counter() - sent) * 1000)
 
     async def message_hashtags(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        self._track()
         images = [a for a in message.attachments if is_image(a)][:MAX_IMAGES_PER_MESSAGE]
         if not images:
             await self._refuse(interaction, "That message has no image attachments.")
@@ -190,5 +206,6 @@ def build_client(config: Config, pipeline: Pipeline) -> discord.Client:
     base = discord.AutoShardedClient if config.discord_sharded else discord.Client
     client = base(intents=discord.Intents.none())
     client.tree = app_commands.CommandTree(client)
-    build_tree(client.tree, HashtagCommands(config, pipeline))
+    client.commands = HashtagCommands(config, pipeline)
+    build_tree(client.tree, client.commands)
     return client

@@ -199,3 +199,24 @@ async def test_command_sync_payload(fake) -> None:
     assert all(o["description"] for o in commands["hashtags"]["options"])
     assert commands["Get hashtags"]["type"] == 3
     assert int(commands["hashtags-settings"]["default_member_permissions"]) == 0x20
+
+
+async def test_shutdown_lets_commands_in_flight_finish(client, fake, flower_photos, pipeline) -> None:
+    name, data = next(iter(flower_photos.items()))
+    release = asyncio.Event()
+    original = pipeline.classifier.classify
+
+    async def slow(image):
+        await release.wait()
+        return await original(image)
+
+    pipeline.classifier.classify = slow
+    photo = fake.attachment(data)
+    interaction = await fake.slash(708, "hashtags", [image_option(photo)], [photo])
+    await fake.wait_for(lambda: fake.responses_to(interaction)[0])
+    finishing = asyncio.create_task(client.commands.finish())
+    await asyncio.sleep(0)
+    assert not finishing.done(), "a command is still being answered"
+    release.set()
+    await asyncio.wait_for(finishing, 30)
+    assert name in fake.responses_to(interaction)[1][0]["content"]
