@@ -96,12 +96,14 @@ class FakeTelegram:
         self.updates: list[dict] = []
         self.files: dict[str, bytes] = {}
         self.sent: list[dict] = []
+        self.sent_by_chat: dict[int, list[dict]] = {}
         self.edits: list[dict] = []
         self.calls: list[tuple[str, dict]] = []
         self.commands: list[dict] = []
         self.rejected: list[tuple[str, str]] = []
         self.errors: dict[str, list[dict]] = {}
         self.chat_admins: set[int] = set()
+        self.delivered_at: dict[int, float] = {}
         self._changed = asyncio.Condition()
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -148,11 +150,15 @@ class FakeTelegram:
             **fields,
         }
 
-    def photo_message(self, user_id: int, data: bytes, **fields: Any) -> dict:
-        """A compressed photo in Telegram's three sizes (the bot must pick one of them)."""
-        sizes = []
-        for width, height in ((90, 67), (320, 240), (1280, 960)):
-            sizes.append({**self.add_file(data), "width": width, "height": height})
+    def photo_message(
+        self, user_id: int, data: bytes, renditions: list[tuple[int, int, bytes]] | None = None, **fields: Any
+    ) -> dict:
+        """A compressed photo in Telegram's three sizes (the bot must pick one of them).
+
+        `renditions` gives each size its own bytes, as Telegram has; by default all share `data`.
+        """
+        renditions = renditions or [(w, h, data) for w, h in ((90, 67), (320, 240), (1280, 960))]
+        sizes = [{**self.add_file(blob), "width": w, "height": h} for w, h, blob in renditions]
         return self.message(user_id, photo=sizes, **fields)
 
     def document_message(self, user_id: int, data: bytes, mime: str, name: str, size: int | None = None, **fields):
@@ -164,7 +170,8 @@ class FakeTelegram:
         entities = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         return self.message(user_id, text=text, entities=entities, **fields)
 
-    async def push(self, message: dict | None = None, callback: dict | None = None) -> None:
+    async def push(self, message: dict | None = None, callback: dict | None = None) -> int:
+        """Queue an update for the bot's next getUpdates; returns its update_id."""
         update: dict[str, Any] = {"update_id": next(self._update_ids)}
         if message is not None:
             update["message"] = message
@@ -173,10 +180,11 @@ class FakeTelegram:
         async with self._changed:
             self.updates.append(update)
             self._changed.notify_all()
+        return update["update_id"]
 
     def callback(self, user_id: int, message: dict, data: str) -> dict:
         return {
-            "id": str(next(self._update_ids)),
+            "id": str(next(self._file_ids)),
             "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
             "message": message,
             "chat_instance": "1",
@@ -189,7 +197,7 @@ class FakeTelegram:
             await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
 
     def replies_to(self, chat_id: int) -> list[dict]:
-        return [m for m in self.sent if m["chat"]["id"] == chat_id]
+        return self.sent_by_chat.get(chat_id, [])
 
     def inject_error(self, method: str, code: int, description: str, retry_after: int | None = None) -> None:
         error: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
@@ -258,12 +266,17 @@ class FakeTelegram:
         timeout = float(params.get("timeout", 0) or 0)
 
         def pending() -> list[dict]:
-            return [u for u in self.updates if u["update_id"] >= offset]
+            # update_ids are 1, 2, 3, ... in list order, so the unconfirmed ones are a tail slice.
+            return self.updates[max(offset - 1, 0) :]
 
         async with self._changed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait_for(lambda: bool(pending())), timeout)
-            return pending()
+            updates = pending()
+        now = asyncio.get_running_loop().time()
+        for update in updates:
+            self.delivered_at.setdefault(update["update_id"], now)
+        return updates
 
     async def api_sendChatAction(self, params: dict) -> bool:
         return True
@@ -308,8 +321,11 @@ class FakeTelegram:
             "reply_markup": params.get("reply_markup"),
             "reply_parameters": params.get("reply_parameters"),
         }
+        message["received_at"] = asyncio.get_running_loop().time()
         self.sent.append(message)
-        return {k: v for k, v in message.items() if k not in ("raw_text", "reply_parameters") and v is not None}
+        self.sent_by_chat.setdefault(chat_id, []).append(message)
+        hidden = ("raw_text", "reply_parameters", "received_at")
+        return {k: v for k, v in message.items() if k not in hidden and v is not None}
 
     async def api_editMessageText(self, params: dict):
         problem = self._check_text(params)

@@ -33,8 +33,13 @@ class TrendCache:
                 # Another process holds the write lock past the busy timeout: the labels will be
                 # queued the next time they are seen; the reply must not fail for it.
                 log.warning("could not queue %d new label(s) for Instagram lookup", len(unseen))
+        tags = self.candidate_tags(prediction, related)
+        return TrendFacts(await trend_store.media_counts(self.db, sorted(tags)), related)
+
+    def candidate_tags(self, prediction: Prediction, related: dict[str, list[str]]) -> set[str]:
+        """Every tag the composer may consider for this prediction."""
         tags = {tag for tags in related.values() for tag in tags}
         for name, _, index in weighted_labels(prediction):
             tags.update(tags_from_label(name))
             tags.update(entry.tag for entry in self.catalogue.lookup(name, index))
-        return TrendFacts(await trend_store.media_counts(self.db, sorted(tags)), related)
+        return tags
