@@ -158,6 +158,12 @@ def stage_breakdown(database: Path, since: float) -> dict[str, dict[str, float]]
     return {stage: {"p50_ms": statistics.median(v), "mean_ms": statistics.fmean(v)} for stage, v in stages.items()}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024
@@ -217,6 +223,7 @@ async def run(args: argparse.Namespace) -> dict:
             DISCORD_BOT_TOKEN=DISCORD_TOKEN,
             DISCORD_API_BASE_URL=discord_fake.api_url,
             DISCORD_SHARDED="1",
+            TELEGRAM_MAX_MESSAGES_PER_SECOND=str(args.telegram_rate),
         )
         started = time.monotonic()
         bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=folder, env=env)
@@ -228,7 +235,13 @@ async def run(args: argparse.Namespace) -> dict:
             results["telegram"] = []
             for level, users in enumerate(args.users):
                 since = time.time()
+                cpu_before = (cpu_seconds(bot.pid), cpu_seconds(os.getpid()))
                 figures = await telegram_level(telegram, photos, users, args.duration, 10_000 * (level + 1))
+                elapsed = time.time() - since
+                figures["cpu_cores_used"] = {
+                    "bot": (cpu_seconds(bot.pid) - cpu_before[0]) / elapsed,
+                    "load_generator_and_fakes": (cpu_seconds(os.getpid()) - cpu_before[1]) / elapsed,
+                }
                 await asyncio.sleep(1)  # let the bot's background log writes land before reading them
                 figures["stages"] = stage_breakdown(database, since)
                 results["telegram"].append(figures)
@@ -253,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--discord", type=int, default=50, help="concurrent /hashtags commands")
     parser.add_argument("--photos", type=int, default=40, help="distinct photos to send")
+    parser.add_argument(
+        "--telegram-rate", type=float, default=30.0, help="the bot's Bot API send limit (Telegram allows ~30/s)"
+    )
     args = parser.parse_args(argv)
     print(json.dumps(asyncio.run(run(args)), indent=2))
     return 0

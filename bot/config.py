@@ -39,6 +39,8 @@ class Config:
     telegram_token: str = _secret("TELEGRAM_BOT_TOKEN")
     telegram_api_base_url: str = _env("TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
     telegram_file_base_url: str = _env("TELEGRAM_FILE_BASE_URL", "https://api.telegram.org/file/bot")
+    telegram_max_rate: float = _env("TELEGRAM_MAX_MESSAGES_PER_SECOND", 30.0)
+    typing_delay: float = _env("TYPING_DELAY_SECONDS", 0.5)
     discord_token: str = _secret("DISCORD_BOT_TOKEN")
     discord_sharded: bool = _env("DISCORD_SHARDED", False)
     discord_api_base_url: str = _env("DISCORD_API_BASE_URL", "https://discord.com/api/v10")
@@ -132,6 +134,8 @@ def _check(config: Config) -> None:
         ((config.model_dir / "model.tflite").is_file(), f"MODEL_DIR={config.model_dir} has no model.tflite"),
         (not config.webhook_url or config.webhook_url.startswith("https://"), "TELEGRAM_WEBHOOK_URL must be https://"),
         (config.retention_days > 0, "REQUEST_RETENTION_DAYS must be > 0"),
+        (config.telegram_max_rate > 0, "TELEGRAM_MAX_MESSAGES_PER_SECOND must be > 0"),
+        (config.typing_delay >= 0, "TYPING_DELAY_SECONDS must be >= 0"),
     ]
     for ok, message in checks:
         if not ok:

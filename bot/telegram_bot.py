@@ -7,6 +7,7 @@ and answer. All wiring is in `build_application`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import itertools
 import logging
@@ -173,16 +174,18 @@ class TelegramBot:
                 f"{self.config.max_file_bytes / 1e6:.0f} MB). Please send it as a photo or a smaller image."
             )
             return
-        await context.bot.send_chat_action(reply_to.chat_id, ChatAction.TYPING)
-        started = time.perf_counter()
-        file = await context.bot.get_file(file_ref.file_id)
-        data = bytes(await file.download_as_bytearray())
-        download_ms = (time.perf_counter() - started) * 1000
+        typing = asyncio.create_task(self._show_typing(reply_to.chat_id, context))
         try:
+            started = time.perf_counter()
+            file = await context.bot.get_file(file_ref.file_id)
+            data = bytes(await file.download_as_bytearray())
+            download_ms = (time.perf_counter() - started) * 1000
             answer = await self.pipeline.answer(data, PLATFORM, str(reply_to.chat_id), str(user))
         except ImageRejected as error:
             await reply_to.reply_text(error.message)
             return
+        finally:
+            typing.cancel()
         answer.record.latency_ms = {"download": download_ms, **answer.record.latency_ms}
         key = self._keep(Shown(answer, len(answer.tags.tags) or self.config.default_tag_count))
         sent = time.perf_counter()
@@ -190,6 +193,17 @@ class TelegramBot:
             answer_html(answer, answer.tags, answer.show_counts), reply_markup=keyboard(answer.tags, key)
         )
         self.pipeline.record(answer.record, (time.perf_counter() - sent) * 1000)
+
+    async def _show_typing(self, chat_id: int, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Show "typing…" only when the answer is slow to come.
+
+        Most answers arrive well under a second, when the indicator would only
+        flash; and every chat action counts against the Bot API's ~30 calls/s,
+        so sending it for each photo would halve the replies the bot can send.
+        """
+        await asyncio.sleep(self.config.typing_delay)
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
 
     async def on_not_an_image(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stickers, videos, other files: say what we need."""
@@ -339,7 +353,7 @@ def build_application(config: Config, pipeline: Pipeline) -> Application:
         .token(config.telegram_token)
         .base_url(config.telegram_api_base_url)
         .base_file_url(config.telegram_file_base_url)
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(AIORateLimiter(overall_max_rate=config.telegram_max_rate, max_retries=3))
         .concurrent_updates(True)
         .post_init(register_commands)
         .build()

@@ -48,4 +48,4 @@ async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
 
 @pytest.fixture
 def config() -> Config:
-    return Config(admin_ids=frozenset({42}), flood_photos=5, flood_window=10.0)
+    return Config(admin_ids=frozenset({42}), flood_photos=5, flood_window=10.0, typing_delay=0.05)

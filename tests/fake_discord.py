@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.changes import Changes
+
 TOKEN = "fake-discord-token.for.tests"
 APP_ID = 4242
 BOT_USER = {
@@ -44,7 +46,7 @@ class FakeDiscord:
         self._sequence = itertools.count(1)
         self._ids = itertools.count(10_000)
         self._interactions: dict[str, dict] = {}
-        self._changed = asyncio.Condition()
+        self._changes = Changes()
         self.runner: web.AppRunner | None = None
         self.port = 0
         self.callback_delay = 0.0
@@ -200,8 +202,7 @@ class FakeDiscord:
             await socket.send_str(message)
 
     async def wait_for(self, predicate, timeout: float = 30.0) -> None:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+        await self._changes.wait_for(predicate, timeout)
 
     def responses_to(self, interaction_id: str) -> tuple[list[dict], list[dict]]:
         token = self._interactions[interaction_id]["token"]
@@ -212,9 +213,8 @@ class FakeDiscord:
 
     # -- Discord side -------------------------------------------------------------
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def _notify(self) -> None:
+        self._changes.notify()
 
     async def _me(self, request: web.Request) -> web.Response:
         return _json(BOT_USER)
@@ -286,7 +286,7 @@ class FakeDiscord:
         interaction = self._interactions.get(interaction_id)
         if interaction is None or any(c["interaction"] == interaction_id for c in self.callbacks):
             self.rejected.append(f"callback for {interaction_id}")
-            await self._notify()
+            self._notify()
             return _json({"message": "Interaction has already been acknowledged.", "code": 40060}, status=400)
         content = (body.get("data") or {}).get("content") or ""
         if len(content) > 2000:
@@ -300,7 +300,7 @@ class FakeDiscord:
                 "at": asyncio.get_running_loop().time(),
             }
         )
-        await self._notify()
+        self._notify()
         return _json(
             {
                 "interaction": {
@@ -319,10 +319,10 @@ class FakeDiscord:
             return _json({"message": "Unknown Webhook", "code": 10015}, status=404)
         if not 1 <= len(body.get("content") or "") <= 2000:
             self.rejected.append("followup content length")
-            await self._notify()
+            self._notify()
             return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
         self.followups.append({"token": token, **body})
-        await self._notify()
+        self._notify()
         return _json(
             {
                 "id": str(next(self._ids)),
@@ -346,7 +346,7 @@ class FakeDiscord:
     async def _sync(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.synced[request.match_info.get("guild", "global")] = body
-        await self._notify()
+        self._notify()
         return _json(
             [
                 {

@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.changes import Changes
+
 TOKEN = "123456:TEST-token-for-the-fake-server"
 BOT = {"id": 123456, "is_bot": True, "first_name": "Hashtags", "username": "hashtag_test_bot"}
 ALLOWED_TAGS = {
@@ -104,7 +106,7 @@ class FakeTelegram:
         self.errors: dict[str, list[dict]] = {}
         self.chat_admins: set[int] = set()
         self.delivered_at: dict[int, float] = {}
-        self._changed = asyncio.Condition()
+        self._changes = Changes()
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
@@ -177,9 +179,8 @@ class FakeTelegram:
             update["message"] = message
         if callback is not None:
             update["callback_query"] = callback
-        async with self._changed:
-            self.updates.append(update)
-            self._changed.notify_all()
+        self.updates.append(update)
+        self._changes.notify()
         return update["update_id"]
 
     def callback(self, user_id: int, message: dict, data: str) -> dict:
@@ -193,8 +194,7 @@ class FakeTelegram:
 
     async def wait_for(self, predicate, timeout: float = 30.0) -> None:
         """Wait until `predicate()` holds; woken by every request the bot makes."""
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+        await self._changes.wait_for(predicate, timeout)
 
     def replies_to(self, chat_id: int) -> list[dict]:
         return self.sent_by_chat.get(chat_id, [])
@@ -235,11 +235,9 @@ class FakeTelegram:
         result = await handler(params)
         if isinstance(result, tuple):
             self.rejected.append((method, result[1]))
-            async with self._changed:
-                self._changed.notify_all()
+            self._changes.notify()
             return web.json_response({"ok": False, "error_code": 400, "description": result[1]}, status=400)
-        async with self._changed:
-            self._changed.notify_all()
+        self._changes.notify()
         return web.json_response({"ok": True, "result": result})
 
     async def _file(self, request: web.Request) -> web.Response:
@@ -269,10 +267,9 @@ class FakeTelegram:
             # update_ids are 1, 2, 3, ... in list order, so the unconfirmed ones are a tail slice.
             return self.updates[max(offset - 1, 0) :]
 
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait_for(lambda: bool(pending())), timeout)
-            updates = pending()
+        with contextlib.suppress(TimeoutError):
+            await self._changes.wait_for(lambda: bool(pending()), timeout)
+        updates = pending()
         now = asyncio.get_running_loop().time()
         for update in updates:
             self.delivered_at.setdefault(update["update_id"], now)

@@ -59,12 +59,29 @@ async def test_photo_gets_subject_and_copyable_hashtags(app, fake: FakeTelegram,
     assert not fake.rejected
     file_ids = [params["file_id"] for method, params in fake.calls if method == "getFile"]
     assert file_ids == [fake.updates[0]["message"]["photo"][1]["file_id"]], "the 320×240 size, not the largest"
-    assert any(method == "sendChatAction" for method, _ in fake.calls)
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)
     async with pipeline.db.execute("SELECT platform, outcome, image_sha256, latency_ms FROM requests") as cursor:
         rows = await cursor.fetchall()
     assert rows[0][0] == "telegram" and rows[0][1] == "ok" and len(rows[0][2]) == 64
     assert {"download", "decode", "inference", "compose", "send"} <= set(__import__("json").loads(rows[0][3]))
+
+
+async def test_typing_is_shown_while_a_slow_answer_is_prepared(app, fake: FakeTelegram, flower_photos, pipeline):
+    name, data = next(iter(flower_photos.items()))
+    release = asyncio.Event()
+    original = pipeline.classifier.classify
+
+    async def slow(image):
+        await release.wait()
+        return await original(image)
+
+    pipeline.classifier.classify = slow
+    await fake.push(fake.photo_message(6, data))
+    await fake.wait_for(lambda: any(m == "sendChatAction" for m, _ in fake.calls))
+    assert not fake.replies_to(6)
+    release.set()
+    (answer,) = await reply(fake, 6)
+    assert name in answer["text"]
 
 
 async def test_image_sent_as_file_is_answered(app, fake: FakeTelegram, flower_photos) -> None:
