@@ -29,3 +29,4 @@ evaluate: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.serving
+	$(BIN)/python -m bench.e2e

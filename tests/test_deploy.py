@@ -110,3 +110,15 @@ def test_serving_benchmark_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[s
     figures = json.loads(capsys.readouterr().out)
     assert figures["startup"]["litert"]["imports_tensorflow"] is False
     assert set(figures["decode"]) == {"12MP 4032x3024", "Telegram 1280x960"}
+
+
+def test_end_to_end_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    """One second of one user and two Discord commands through the real runner; nothing timed is asserted."""
+    from bench import e2e
+
+    assert e2e.main(["--duration", "1", "--users", "1", "--discord", "2", "--photos", "3"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["telegram"][0]["lost"] == 0 and figures["telegram"][0]["errors"] == 0
+    assert figures["discord"]["followed_up"] == 2
+    assert figures["imports_tensorflow"] is False
+    assert figures["storage"]["lost"] == 0
