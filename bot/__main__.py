@@ -18,7 +18,7 @@ from pathlib import Path
 import aiosqlite
 import numpy as np
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, load_config_or_exit
 from bot.logs import setup_logging
 from bot.pipeline import Pipeline
 from bot.render import count_lines, subject_line, tier_summary
@@ -182,11 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--console", nargs="+", type=Path, metavar="PHOTO", help="print the answer for photos")
     mode.add_argument("--check", action="store_true", help="health check: config, model, database, Instagram")
     args = parser.parse_args(argv)
-    try:
-        config = load_config()
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    config = load_config_or_exit()
     setup_logging(config)
     try:
         if args.console:

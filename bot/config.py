@@ -7,6 +7,7 @@ the environment. A bad value stops the bot at start with the variable's name.
 from __future__ import annotations
 
 import os
+import sys
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -118,6 +119,15 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: Path | None 
     config = Config(**kwargs)
     _check(config)
     return config
+
+
+def load_config_or_exit() -> Config:
+    """For command-line entry points: the configuration, or a message naming the variable and exit status 2."""
+    try:
+        return load_config()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _check(config: Config) -> None:

@@ -16,7 +16,7 @@ import sys
 
 import discord
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, load_config_or_exit
 from bot.discord_bot import build_client
 
 
@@ -45,11 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--global", dest="global_", action="store_true", help="every server (may take up to an hour)")
     parser.add_argument("--clear", action="store_true", help="remove the commands instead of registering them")
     args = parser.parse_args(argv)
-    try:
-        config = load_config()
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    config = load_config_or_exit()
     if not config.discord_token:
         print("DISCORD_BOT_TOKEN is not set (environment or .env).", file=sys.stderr)
         return 2

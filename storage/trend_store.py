@@ -30,15 +30,19 @@ class Health:
         return self.pause_until is not None and self.pause_until > now()
 
 
+async def _pairs_for(db: aiosqlite.Connection, select: str, keys: list[str]) -> dict:
+    """Run `select ... IN ({marks})` for `keys`, as a dict of the first column to the second."""
+    if not keys:
+        return {}
+    async with db.execute(select.format(marks=",".join("?" * len(keys))), keys) as cursor:
+        return {row[0]: row[1] async for row in cursor}
+
+
 async def media_counts(db: aiosqlite.Connection, tags: list[str]) -> dict[str, int]:
     """Known post counts for `tags` (missing tags are simply absent)."""
-    if not tags:
-        return {}
-    marks = ",".join("?" * len(tags))
-    async with db.execute(
-        f"SELECT tag, media_count FROM hashtags WHERE media_count IS NOT NULL AND tag IN ({marks})", tags
-    ) as cursor:
-        return {row[0]: row[1] async for row in cursor}
+    return await _pairs_for(
+        db, "SELECT tag, media_count FROM hashtags WHERE media_count IS NOT NULL AND tag IN ({marks})", tags
+    )
 
 
 async def save_counts(db: aiosqlite.Connection, counts: dict[str, int], source: str = "instagram") -> None:
@@ -79,13 +83,10 @@ async def stale_counts(db: aiosqlite.Connection, tags: list[str], ttl: float, er
 
 async def search_results(db: aiosqlite.Connection, queries: list[str]) -> dict[str, list[str]]:
     """Related tags Instagram's search gave for each query we have searched."""
-    if not queries:
-        return {}
-    marks = ",".join("?" * len(queries))
-    async with db.execute(
-        f"SELECT query, tags FROM searches WHERE fetched_at IS NOT NULL AND query IN ({marks})", queries
-    ) as cursor:
-        return {row[0]: json.loads(row[1]) async for row in cursor}
+    found = await _pairs_for(
+        db, "SELECT query, tags FROM searches WHERE fetched_at IS NOT NULL AND query IN ({marks})", queries
+    )
+    return {query: json.loads(tags) for query, tags in found.items()}
 
 
 async def save_search(db: aiosqlite.Connection, query: str, tags: list[str]) -> None:

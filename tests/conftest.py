@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -49,3 +50,16 @@ async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
 @pytest.fixture
 def config() -> Config:
     return Config(admin_ids=frozenset({42}), flood_photos=5, flood_window=10.0, typing_delay=0.05)
+
+
+def gate_classifier(pipeline: Pipeline) -> asyncio.Event:
+    """Hold every classification until the returned event is set: a slow model, on demand."""
+    release = asyncio.Event()
+    original = pipeline.classifier.classify
+
+    async def held(image):
+        await release.wait()
+        return await original(image)
+
+    pipeline.classifier.classify = held
+    return release

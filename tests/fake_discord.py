@@ -34,6 +34,26 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
 
 
+def _message(message_id: str, content: str, author: dict, attachments: list[dict]) -> dict:
+    """A channel message payload as Discord sends it."""
+    return {
+        "id": message_id,
+        "channel_id": "600",
+        "content": content,
+        "author": author,
+        "timestamp": "2024-01-01T00:00:00+00:00",
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": attachments,
+        "embeds": [],
+        "pinned": False,
+        "type": 0,
+    }
+
+
 class FakeDiscord:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
@@ -168,22 +188,7 @@ class FakeDiscord:
         return payload["id"]
 
     async def context_menu(self, user_id: int, attachments: list[dict]) -> str:
-        message = {
-            "id": "800",
-            "channel_id": "600",
-            "author": {**BOT_USER, "id": "9", "bot": False},
-            "content": "look",
-            "timestamp": "2024-01-01T00:00:00+00:00",
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
-            "attachments": attachments,
-            "embeds": [],
-            "pinned": False,
-            "type": 0,
-        }
+        message = _message("800", "look", {**BOT_USER, "id": "9", "bot": False}, attachments)
         data = {
             "id": "2",
             "name": "Get hashtags",
@@ -323,25 +328,7 @@ class FakeDiscord:
             return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
         self.followups.append({"token": token, **body})
         self._notify()
-        return _json(
-            {
-                "id": str(next(self._ids)),
-                "channel_id": "600",
-                "content": body["content"],
-                "author": BOT_USER,
-                "timestamp": "2024-01-01T00:00:00+00:00",
-                "edited_timestamp": None,
-                "tts": False,
-                "mention_everyone": False,
-                "mentions": [],
-                "mention_roles": [],
-                "attachments": [],
-                "embeds": [],
-                "pinned": False,
-                "type": 0,
-                "flags": body.get("flags", 0),
-            }
-        )
+        return _json({**_message(str(next(self._ids)), body["content"], BOT_USER, []), "flags": body.get("flags", 0)})
 
     async def _sync(self, request: web.Request) -> web.Response:
         body = await request.json()

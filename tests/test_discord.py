@@ -16,7 +16,7 @@ from bot.config import Config
 from bot.discord_bot import build_client
 from bot.pipeline import Pipeline
 from deploy.discord_sync import sync
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, gate_classifier
 from tests.fake_discord import TOKEN, FakeDiscord
 
 TRUNCATED_JPEG = sorted(FIXTURES.glob("*.jpg"))[0].read_bytes()[:8000]
@@ -135,14 +135,7 @@ async def test_bad_attachments_get_an_ephemeral_explanation(client, fake, attach
 async def test_slow_classification_still_answers_after_deferring(client, fake, flower_photos, pipeline) -> None:
     """Defer comes at once even while the classifier is busy; the answer follows."""
     name, data = next(iter(flower_photos.items()))
-    release = asyncio.Event()
-    original = pipeline.classifier.classify
-
-    async def slow(image):
-        await release.wait()
-        return await original(image)
-
-    pipeline.classifier.classify = slow
+    release = gate_classifier(pipeline)
     photo = fake.attachment(data)
     interaction = await fake.slash(705, "hashtags", [image_option(photo)], [photo])
     await fake.wait_for(lambda: fake.responses_to(interaction)[0])
@@ -203,14 +196,7 @@ async def test_command_sync_payload(fake) -> None:
 
 async def test_shutdown_lets_commands_in_flight_finish(client, fake, flower_photos, pipeline) -> None:
     name, data = next(iter(flower_photos.items()))
-    release = asyncio.Event()
-    original = pipeline.classifier.classify
-
-    async def slow(image):
-        await release.wait()
-        return await original(image)
-
-    pipeline.classifier.classify = slow
+    release = gate_classifier(pipeline)
     photo = fake.attachment(data)
     interaction = await fake.slash(708, "hashtags", [image_option(photo)], [photo])
     await fake.wait_for(lambda: fake.responses_to(interaction)[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +13,7 @@ from telegram.ext import Application
 from bot.config import Config
 from bot.pipeline import Pipeline
 from bot.telegram_bot import build_application
+from tests.conftest import gate_classifier
 from tests.fake_telegram import TOKEN, FakeTelegram
 
 
@@ -63,19 +65,12 @@ async def test_photo_gets_subject_and_copyable_hashtags(app, fake: FakeTelegram,
     async with pipeline.db.execute("SELECT platform, outcome, image_sha256, latency_ms FROM requests") as cursor:
         rows = await cursor.fetchall()
     assert rows[0][0] == "telegram" and rows[0][1] == "ok" and len(rows[0][2]) == 64
-    assert {"download", "decode", "inference", "compose", "send"} <= set(__import__("json").loads(rows[0][3]))
+    assert {"download", "decode", "inference", "compose", "send"} <= set(json.loads(rows[0][3]))
 
 
 async def test_typing_is_shown_while_a_slow_answer_is_prepared(app, fake: FakeTelegram, flower_photos, pipeline):
     name, data = next(iter(flower_photos.items()))
-    release = asyncio.Event()
-    original = pipeline.classifier.classify
-
-    async def slow(image):
-        await release.wait()
-        return await original(image)
-
-    pipeline.classifier.classify = slow
+    release = gate_classifier(pipeline)
     await fake.push(fake.photo_message(6, data))
     await fake.wait_for(lambda: any(m == "sendChatAction" for m, _ in fake.calls))
     assert not fake.replies_to(6)
