@@ -81,6 +81,17 @@ async def stale_counts(db: aiosqlite.Connection, tags: list[str], ttl: float, er
     return stale
 
 
+async def expired_counts(db: aiosqlite.Connection, ttl: float, error_ttl: float, limit: int) -> list[str]:
+    """Instagram counts older than `ttl`, oldest first, skipping tags that failed recently."""
+    stamp = now()
+    async with db.execute(
+        "SELECT tag FROM hashtags WHERE source = 'instagram' AND fetched_at IS NOT NULL AND fetched_at < ?"
+        " AND (error_at IS NULL OR error_at < ?) ORDER BY fetched_at LIMIT ?",
+        (stamp - ttl, stamp - error_ttl, limit),
+    ) as cursor:
+        return [row[0] async for row in cursor]
+
+
 async def search_results(db: aiosqlite.Connection, queries: list[str]) -> dict[str, list[str]]:
     """Related tags Instagram's search gave for each query we have searched."""
     found = await _pairs_for(

@@ -275,3 +275,23 @@ async def test_unknown_tag_is_recorded_not_a_pause(db) -> None:
     assert not (await trend_store.health(db)).paused
     async with db.execute("SELECT count(*) FROM hashtags WHERE last_error LIKE 'not_found%'") as cursor:
         assert (await cursor.fetchone())[0] >= 1
+
+
+@responses.activate
+async def test_timeout_pauses_the_refresher_and_is_recorded(db) -> None:
+    await trend_store.queue_queries(db, ["daisy"])
+    responses.get(SEARCH_URL, body=requests.exceptions.ConnectTimeout("connect timed out"))
+    assert await TrendRefresher(db, InstagramClient(), Catalogue(), NO_WAIT).run_once() == 1
+    health = await trend_store.health(db)
+    assert health.paused and health.failures == 1
+    assert health.last_error.startswith(("timeout", "connection"))
+
+
+@responses.activate
+async def test_expired_counts_are_refreshed_without_a_new_search(db) -> None:
+    await trend_store.save_counts(db, {"daisy": 1_000})
+    await db.execute("UPDATE hashtags SET fetched_at = fetched_at - 8 * 86400")
+    responses.get(WEB_INFO_URL, json={"data": {"name": "daisy", "media_count": 5_100_000}, "status": "ok"})
+    assert await TrendRefresher(db, InstagramClient(), Catalogue(), NO_WAIT).run_once() == 1
+    assert await trend_store.media_counts(db, ["daisy"]) == {"daisy": 5_100_000}
+    assert await TrendRefresher(db, InstagramClient(), Catalogue(), NO_WAIT).run_once() == 0, "fresh now"

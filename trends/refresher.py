@@ -46,7 +46,11 @@ class TrendRefresher:
         self.db, self.client, self.catalogue, self.settings = db, client, catalogue, settings
 
     async def run_once(self) -> int:
-        """One pass over what is due; returns the number of Instagram requests made."""
+        """One pass over what is due; returns the number of Instagram requests made.
+
+        Due are: labels seen for the first time, searches older than their TTL (with
+        counts for their tags), and any other count older than its TTL.
+        """
         if (await trend_store.health(self.db)).paused:
             return 0
         requests = 0
@@ -63,6 +67,11 @@ class TrendRefresher:
                 for tag in stale[: self.settings.batch]:
                     requests += 1
                     await self._count(tag)
+            for tag in await trend_store.expired_counts(
+                self.db, self.settings.count_ttl, self.settings.failure_ttl, self.settings.batch
+            ):
+                requests += 1
+                await self._count(tag)
         except InstagramRefused as error:
             failures = (await trend_store.health(self.db)).failures
             pause = min(self.settings.backoff_base * 2**failures, self.settings.backoff_max)
