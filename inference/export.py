@@ -19,6 +19,7 @@ MODEL_FILE = "model.tflite"
 LABELS_FILE = "labels.json"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "MODEL_CARD.md"
+OUTPUTS = ("custom", "imagenet", "embedding")  # the serving model's outputs, in order
 
 
 def export_model(server: keras.Model, classes: list[str], metrics: dict, out: Path) -> Path:
@@ -44,7 +45,7 @@ def export_model(server: keras.Model, classes: list[str], metrics: dict, out: Pa
     labels = {
         "version": version,
         "classes": classes,
-        "outputs": ["custom", "imagenet", "embedding"],
+        "outputs": list(OUTPUTS),
         "backbone": metrics["backbone"],
     }
     (out / LABELS_FILE).write_text(json.dumps(labels, indent=2) + "\n")

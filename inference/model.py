@@ -43,8 +43,7 @@ BACKBONES = {
     "vgg16": Backbone("vgg16", "VGG16", "caffe", r"^(block\d+|fc\d)", None),
 }
 
-CUSTOM, IMAGENET, EMBEDDING = "custom", "imagenet", "embedding"
-OUTPUT_NAMES = (CUSTOM, IMAGENET, EMBEDDING)
+CUSTOM = "custom"
 
 
 class BackboneUnavailable(Exception):
