@@ -54,7 +54,7 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
 
 
 def test_secrets_are_not_in_repr_or_logs() -> None:
-    token = "987654321:AAHsecretsecretsecretsecretsecret123"
+    token = "987654321:TESTONLY-not-a-real-token"
     config = load_config({"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_WEBHOOK_SECRET": "hook-secret-value"}, env_file=None)
     assert token not in repr(config)
     stream = io.StringIO()
