@@ -80,14 +80,9 @@ class HashtagCommands:
         return None
 
     async def _answer(self, interaction: discord.Interaction, attachment: discord.Attachment, count: int | None):
-        started = time.perf_counter()
-        data = await attachment.read()
-        download_ms = (time.perf_counter() - started) * 1000
-        answer = await self.pipeline.answer(
-            data, PLATFORM, self._scope(interaction), str(interaction.user.id), tag_count=count
+        return await self.pipeline.answer(
+            attachment.read, PLATFORM, self._scope(interaction), str(interaction.user.id), tag_count=count
         )
-        answer.record.latency_ms = {"download": download_ms, **answer.record.latency_ms}
-        return answer
 
     async def hashtags(
         self, interaction: discord.Interaction, image: discord.Attachment, count: int | None, private: bool

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiosqlite
@@ -54,34 +55,40 @@ class Pipeline:
         self.trends = TrendCache(self.db, self.catalogue)
         self._starter_blocklist = load_starter_blocklist()
 
-    async def chat_settings(self, platform: str, chat_id: str) -> settings.ChatSettings:
-        return await settings.get_chat_settings(self.db, platform, chat_id)
-
     async def answer(
-        self, data: bytes, platform: str, chat_id: str, user_id: str, tag_count: int | None = None
+        self,
+        source: bytes | Callable[[], Awaitable[bytes]],
+        platform: str,
+        chat_id: str,
+        user_id: str,
+        tag_count: int | None = None,
     ) -> Answer:
-        """Classify and compose; raises `ImageRejected` (already logged) for unusable photos."""
+        """Fetch (when given a download), classify and compose; raises `ImageRejected` (already logged).
+
+        Adapters pass their platform's download as `source`, so every stage, the
+        download included, is timed and logged here the same way for both.
+        """
         timings: dict[str, float] = {}
-        record = LoggedRequest(platform, str(chat_id), str(user_id), "ok", hashlib.sha256(data).hexdigest())
-        started = time.perf_counter()
+        mark = time.perf_counter()
+        if not isinstance(source, bytes):
+            source = await source()
+            timings["download"] = (time.perf_counter() - mark) * 1000
+            mark = time.perf_counter()
+        record = LoggedRequest(platform, str(chat_id), str(user_id), "ok", hashlib.sha256(source).hexdigest())
         try:
-            image = await asyncio.to_thread(decode_image, data, self.max_image_pixels)
+            image = await asyncio.to_thread(decode_image, source, self.max_image_pixels)
         except ImageRejected as error:
-            timings["decode"] = (time.perf_counter() - started) * 1000
+            timings["decode"] = (time.perf_counter() - mark) * 1000
             record.outcome, record.error, record.latency_ms = error.reason, error.message, timings
             self.record(record)
             raise
-        timings["decode"] = (time.perf_counter() - started) * 1000
+        timings["decode"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
         prediction = await self.classifier.classify(image)
         timings["inference"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
-        chat = await self.chat_settings(platform, chat_id)
-        blocklist = self._starter_blocklist | await settings.blocked_tags(self.db)
-        facts = await self.trends.facts_for(prediction)
-        tags = compose_hashtags(
-            prediction, self.catalogue, facts, blocklist, tag_count or chat.tag_count or self.default_tag_count
-        )
+        chat = await settings.get_chat_settings(self.db, platform, chat_id)
+        tags = await self._compose(prediction, tag_count or chat.tag_count or self.default_tag_count)
         timings["compose"] = (time.perf_counter() - mark) * 1000
         record.labels = list(tags.labels)
         record.hashtags = [t.tag for t in tags.tags]
@@ -91,9 +98,12 @@ class Pipeline:
 
     async def recompose(self, answer: Answer, count: int) -> ComposedTags:
         """Another view of the same photo (more tags), without classifying again."""
+        return await self._compose(answer.prediction, count)
+
+    async def _compose(self, prediction: Prediction, count: int) -> ComposedTags:
         blocklist = self._starter_blocklist | await settings.blocked_tags(self.db)
-        facts = await self.trends.facts_for(answer.prediction)
-        return compose_hashtags(answer.prediction, self.catalogue, facts, blocklist, count)
+        facts = await self.trends.facts_for(prediction)
+        return compose_hashtags(prediction, self.catalogue, facts, blocklist, count)
 
     def record(self, request: LoggedRequest, send_ms: float | None = None) -> None:
         """Log the request in the background; one structured line goes to the log at once."""

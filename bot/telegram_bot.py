@@ -174,19 +174,19 @@ class TelegramBot:
                 f"{self.config.max_file_bytes / 1e6:.0f} MB). Please send it as a photo or a smaller image."
             )
             return
+
+        async def download() -> bytes:
+            file = await context.bot.get_file(file_ref.file_id)
+            return bytes(await file.download_as_bytearray())
+
         typing = asyncio.create_task(self._show_typing(reply_to.chat_id, context))
         try:
-            started = time.perf_counter()
-            file = await context.bot.get_file(file_ref.file_id)
-            data = bytes(await file.download_as_bytearray())
-            download_ms = (time.perf_counter() - started) * 1000
-            answer = await self.pipeline.answer(data, PLATFORM, str(reply_to.chat_id), str(user))
+            answer = await self.pipeline.answer(download, PLATFORM, str(reply_to.chat_id), str(user))
         except ImageRejected as error:
             await reply_to.reply_text(error.message)
             return
         finally:
             typing.cancel()
-        answer.record.latency_ms = {"download": download_ms, **answer.record.latency_ms}
         key = self._keep(Shown(answer, len(answer.tags.tags) or self.config.default_tag_count))
         sent = time.perf_counter()
         await reply_to.reply_html(
