@@ -36,7 +36,9 @@ log = logging.getLogger("bot")
 async def open_pipeline(config: Config) -> Pipeline:
     classifier = Classifier(config.model_dir, confidence=config.confidence)
     db = await open_database(config.database_path)
-    return Pipeline(classifier, db, Catalogue(), config.default_tag_count, config.max_image_pixels)
+    pipeline = Pipeline(classifier, db, Catalogue(), config.default_tag_count, config.max_image_pixels)
+    await pipeline.teaching.load()
+    return pipeline
 
 
 async def close_pipeline(pipeline: Pipeline) -> None:

@@ -18,7 +18,9 @@ from discord import app_commands
 from bot.config import Config
 from bot.pipeline import Answer, Pipeline
 from bot.render import count_lines, subject_line, tier_summary
+from bot.teaching import GLOBAL, TeachingError, parse_learn
 from inference.decode import ImageRejected
+from inference.few_shot import MIN_EXAMPLES
 from storage import settings
 from trends.composer import MAX_TAG_COUNT
 
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 MESSAGE_LIMIT = 2000
 MAX_IMAGES_PER_MESSAGE = 4
+LEARN_ATTACHMENTS = 10
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -63,6 +66,11 @@ class HashtagCommands:
         """Settings live per server; in DMs, per channel."""
         return str(interaction.guild_id or interaction.channel_id)
 
+    @staticmethod
+    def _taught_scope(interaction: discord.Interaction) -> str:
+        """Classes taught in a server apply in that server; DMs see the bot admins' global ones."""
+        return f"discord:{interaction.guild_id}" if interaction.guild_id else GLOBAL
+
     async def _refuse(self, interaction: discord.Interaction, text: str) -> None:
         if interaction.response.is_done():
             await interaction.followup.send(text, ephemeral=True)
@@ -81,7 +89,12 @@ class HashtagCommands:
 
     async def _answer(self, interaction: discord.Interaction, attachment: discord.Attachment, count: int | None):
         return await self.pipeline.answer(
-            attachment.read, PLATFORM, self._scope(interaction), str(interaction.user.id), tag_count=count
+            attachment.read,
+            PLATFORM,
+            self._scope(interaction),
+            str(interaction.user.id),
+            tag_count=count,
+            taught_scope=self._taught_scope(interaction),
         )
 
     async def hashtags(
@@ -152,6 +165,60 @@ class HashtagCommands:
             ephemeral=True,
         )
 
+    async def learn(
+        self, interaction: discord.Interaction, label: str, tags: str | None, photos: list[discord.Attachment]
+    ) -> None:
+        """/learn: add the attached photos to a label of this server (repeatable, up to 10 photos a time)."""
+        self._track()
+        if not interaction.guild_id or not interaction.permissions.manage_guild:
+            await self._refuse(interaction, "Teaching labels needs the Manage Server permission, in a server.")
+            return
+        teaching, scope, user = self.pipeline.teaching, self._taught_scope(interaction), str(interaction.user.id)
+        try:
+            command = parse_learn(f"{label} {tags or ''}")
+            warnings = await teaching.start(scope, command, user)
+        except TeachingError as error:
+            await self._refuse(interaction, str(error))
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        lines = []
+        for photo in photos:
+            problem = self._check(photo)
+            if problem:
+                lines.append(f"Not added: {problem}")
+                continue
+            try:
+                await teaching.add(scope, command.name, await photo.read(), user)
+            except ImageRejected as error:
+                lines.append(f"Not added: “{photo.filename}”: {error.message}")
+            except TeachingError as error:
+                lines.append(str(error))
+                break
+        count, advice = await teaching.review(scope, command.name)
+        lines.insert(0, f"“{command.name}” has {count} photo{'s' * (count != 1)}.")
+        if count >= MIN_EXAMPLES:
+            lines.append("I recognise it in this server from now on. Run /learn again to add more photos.")
+        await interaction.followup.send("\n".join(lines + warnings + advice)[:MESSAGE_LIMIT], ephemeral=True)
+
+    async def forget(self, interaction: discord.Interaction, label: str) -> None:
+        if not interaction.guild_id or not interaction.permissions.manage_guild:
+            await self._refuse(interaction, "Forgetting labels needs the Manage Server permission, in a server.")
+            return
+        name = label.strip().lower()
+        try:
+            forgotten = await self.pipeline.teaching.forget(self._taught_scope(interaction), name)
+        except TeachingError as error:
+            await self._refuse(interaction, str(error))
+            return
+        await interaction.response.send_message(
+            f"Forgot “{name}” and its photos." if forgotten else f"This server has no taught label “{name}”.",
+            ephemeral=True,
+        )
+
+    async def labels(self, interaction: discord.Interaction) -> None:
+        text = await self.pipeline.teaching.describe(self._taught_scope(interaction))
+        await interaction.response.send_message(text[:MESSAGE_LIMIT], ephemeral=True)
+
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         log.error("discord command failed: %s", error, exc_info=error)
         try:
@@ -190,6 +257,43 @@ def build_tree(tree: app_commands.CommandTree, handlers: HashtagCommands) -> Non
         counts: bool | None = None,
     ) -> None:
         await handlers.settings(interaction, count, counts)
+
+    @tree.command(name="learn", description="Teach me a label for this server from a few photos (5–30 in all)")
+    @app_commands.describe(
+        label="The label, e.g. blue ceramic mug",
+        tags="Its own hashtags, e.g. #mug #ceramics",
+        **{f"photo{i}": "A photo of it" for i in range(1, LEARN_ATTACHMENTS + 1)},
+    )
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def learn(
+        interaction: discord.Interaction,
+        label: app_commands.Range[str, 1, 40],
+        photo1: discord.Attachment,
+        tags: str | None = None,
+        photo2: discord.Attachment | None = None,
+        photo3: discord.Attachment | None = None,
+        photo4: discord.Attachment | None = None,
+        photo5: discord.Attachment | None = None,
+        photo6: discord.Attachment | None = None,
+        photo7: discord.Attachment | None = None,
+        photo8: discord.Attachment | None = None,
+        photo9: discord.Attachment | None = None,
+        photo10: discord.Attachment | None = None,
+    ) -> None:
+        photos = [photo1, photo2, photo3, photo4, photo5, photo6, photo7, photo8, photo9, photo10]
+        await handlers.learn(interaction, label, tags, [p for p in photos if p is not None])
+
+    @tree.command(name="forget", description="Forget a label taught in this server")
+    @app_commands.describe(label="The taught label, as /labels lists it")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def forget(interaction: discord.Interaction, label: str) -> None:
+        await handlers.forget(interaction, label)
+
+    @tree.command(name="labels", description="What I recognise here, taught labels included")
+    async def labels(interaction: discord.Interaction) -> None:
+        await handlers.labels(interaction)
 
     tree.on_error = handlers.on_error
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
+from bot.teaching import GLOBAL, Teaching
 from inference.classifier import Classifier, Prediction
 from inference.decode import ImageRejected, decode_image
 from storage import request_log, settings
@@ -53,6 +54,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self.trends = TrendCache(self.db, self.catalogue)
+        self.teaching = Teaching(self.db, self.classifier, self.classifier.model_dir, self.max_image_pixels)
         self._starter_blocklist = load_starter_blocklist()
 
     async def answer(
@@ -62,11 +64,13 @@ class Pipeline:
         chat_id: str,
         user_id: str,
         tag_count: int | None = None,
+        taught_scope: str = GLOBAL,
     ) -> Answer:
         """Fetch (when given a download), classify and compose; raises `ImageRejected` (already logged).
 
         Adapters pass their platform's download as `source`, so every stage, the
         download included, is timed and logged here the same way for both.
+        Classes taught for `taught_scope` (and globally) may claim the photo.
         """
         timings: dict[str, float] = {}
         mark = time.perf_counter()
@@ -84,7 +88,7 @@ class Pipeline:
             raise
         timings["decode"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
-        prediction = await self.classifier.classify(image)
+        prediction = self.teaching.apply(await self.classifier.classify(image), taught_scope)
         timings["inference"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
         chat = await settings.get_chat_settings(self.db, platform, chat_id)

@@ -13,7 +13,8 @@ import itertools
 import logging
 import time
 from collections import OrderedDict, defaultdict, deque
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from telegram import (
     BotCommand,
@@ -39,7 +40,9 @@ from telegram.ext import (
 from bot.config import Config
 from bot.pipeline import Answer, Pipeline
 from bot.render import count_lines, subject_line, tier_summary
+from bot.teaching import GLOBAL, TeachingError, parse_learn
 from inference.decode import MODEL_SIZE, ImageRejected
+from inference.few_shot import MIN_EXAMPLES
 from storage import request_log, settings, trend_store
 from trends.composer import MAX_TAG_COUNT, ComposedTags
 
@@ -53,7 +56,8 @@ HELP = (
     "• Send a photo (or an image as a file). In groups, mention me in the caption or reply /hashtags to a photo.\n"
     "• Tap the tags to copy them, or use the buttons for more tags and post counts.\n"
     "• /settings — how many tags (1–30) and whether to show post counts.\n"
-    "• /about — the model and what it knows.\n\n"
+    "• /about — the model and what it knows; /labels — every label, taught ones included.\n"
+    "• Admins: /learn blue ceramic mug #mug #ceramics, then send 5–30 photos and /done; /forget a label.\n\n"
     "Privacy: photos are analysed in memory and never stored. I keep a hash of each photo, the labels and tags "
     "I answered, and your Telegram id, for statistics."
 )
@@ -63,8 +67,23 @@ COMMANDS = [
     BotCommand("hashtags", "Reply to a photo to get its hashtags"),
     BotCommand("settings", "Number of tags and post counts"),
     BotCommand("about", "Model, classes and version"),
+    BotCommand("labels", "What I recognise, taught classes included"),
+    BotCommand("learn", "Teach a new label from photos (admins)"),
+    BotCommand("done", "Finish teaching (admins)"),
+    BotCommand("forget", "Forget a taught label (admins)"),
     BotCommand("stats", "Usage figures (admins)"),
 ]
+LESSON_IDLE_SECONDS = 15 * 60
+
+
+@dataclass
+class Lesson:
+    """An admin teaching a label in a chat: their next photos there are examples, not questions."""
+
+    name: str
+    user_id: int
+    last: float = field(default_factory=time.monotonic)
+    rejected: int = 0
 
 
 @dataclass
@@ -139,16 +158,21 @@ class TelegramBot:
         # Photos of one chat are answered one after another, so an album's answers keep its order;
         # different chats still run concurrently.
         self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.lessons: dict[int, Lesson] = {}
 
     # -- photos ---------------------------------------------------------------
 
     async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo or image file: answer with its hashtags."""
         message = update.effective_message
-        if message.chat.type != ChatType.PRIVATE and not self._mentioned(message, context):
+        lesson = self._lesson(message)
+        if lesson is None and message.chat.type != ChatType.PRIVATE and not self._mentioned(message, context):
             return
         async with self._chat_locks[message.chat_id]:
-            await self._answer_photo(message, message, context)
+            if lesson is not None:
+                await self._teach_photo(message, lesson, context)
+            else:
+                await self._answer_photo(message, message, context)
 
     async def on_hashtags(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/hashtags as a reply to a photo."""
@@ -167,18 +191,9 @@ class TelegramBot:
                 f"every {self.flood.window:.0f} s)."
             )
             return
-        file_ref = pick_photo(photo_message.photo) if photo_message.photo else photo_message.document
-        if file_ref.file_size and file_ref.file_size > self.config.max_file_bytes:
-            await reply_to.reply_text(
-                f"That file is too big ({file_ref.file_size / 1e6:.1f} MB; I can fetch up to "
-                f"{self.config.max_file_bytes / 1e6:.0f} MB). Please send it as a photo or a smaller image."
-            )
+        download = await self._download(photo_message, reply_to, context)
+        if download is None:
             return
-
-        async def download() -> bytes:
-            file = await context.bot.get_file(file_ref.file_id)
-            return bytes(await file.download_as_bytearray())
-
         typing = asyncio.create_task(self._show_typing(reply_to.chat_id, context))
         try:
             answer = await self.pipeline.answer(download, PLATFORM, str(reply_to.chat_id), str(user))
@@ -193,6 +208,24 @@ class TelegramBot:
             answer_html(answer, answer.tags, answer.show_counts), reply_markup=keyboard(answer.tags, key)
         )
         self.pipeline.record(answer.record, (time.perf_counter() - sent) * 1000)
+
+    async def _download(
+        self, photo_message: Message, reply_to: Message, context: ContextTypes.DEFAULT_TYPE
+    ) -> Callable[[], Awaitable[bytes]] | None:
+        """The photo's download, or None after telling the user the file is too big to fetch."""
+        file_ref = pick_photo(photo_message.photo) if photo_message.photo else photo_message.document
+        if file_ref.file_size and file_ref.file_size > self.config.max_file_bytes:
+            await reply_to.reply_text(
+                f"That file is too big ({file_ref.file_size / 1e6:.1f} MB; I can fetch up to "
+                f"{self.config.max_file_bytes / 1e6:.0f} MB). Please send it as a photo or a smaller image."
+            )
+            return None
+
+        async def download() -> bytes:
+            file = await context.bot.get_file(file_ref.file_id)
+            return bytes(await file.download_as_bytearray())
+
+        return download
 
     async def _show_typing(self, chat_id: int, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Show "typing…" only when the answer is slow to come.
@@ -288,7 +321,7 @@ class TelegramBot:
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/stats: usage figures, for the admins named in ADMIN_IDS."""
         message = update.effective_message
-        if not message.from_user or message.from_user.id not in self.config.admin_ids:
+        if not self._is_bot_admin(message):
             await message.reply_text("Sorry, /stats is for the bot's admins.")
             return
         stats = await request_log.request_stats(self.pipeline.db)
@@ -315,7 +348,108 @@ class TelegramBot:
             except TelegramError:
                 log.warning("could not tell the user about the error")
 
+    # -- teaching -------------------------------------------------------------------
+
+    async def on_learn(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/learn <label> [#tag ...]: the admin's next photos in this chat teach the label, until /done."""
+        message = update.effective_message
+        if not self._is_bot_admin(message):
+            await message.reply_text("Sorry, only the bot's admins can teach me new labels.")
+            return
+        try:
+            command = parse_learn(" ".join(context.args or []))
+            warnings = await self.pipeline.teaching.start(GLOBAL, command, str(message.from_user.id))
+        except TeachingError as error:
+            await message.reply_text(str(error))
+            return
+        self.lessons[message.chat_id] = Lesson(command.name, message.from_user.id)
+        tags = " ".join(f"#{t}" for t in command.tags) or "none (I derive them from the label)"
+        await message.reply_text(
+            "\n".join(
+                [
+                    f"Teaching “{command.name}”. Send me 5–30 photos of it in this chat (albums work), then /done.",
+                    f"Its own hashtags: {tags}.",
+                    "I keep only what the model computes from each photo, never the photo.",
+                    *warnings,
+                ]
+            )
+        )
+
+    async def _teach_photo(self, message: Message, lesson: Lesson, context: ContextTypes.DEFAULT_TYPE) -> None:
+        lesson.last = time.monotonic()
+        download = await self._download(message, message, context)
+        if download is None:
+            lesson.rejected += 1
+            return
+        try:
+            count = await self.pipeline.teaching.add(GLOBAL, lesson.name, await download(), str(lesson.user_id))
+        except ImageRejected as error:
+            lesson.rejected += 1
+            await message.reply_text(f"Not added: {error.message}")
+            return
+        except TeachingError as error:
+            await message.reply_text(str(error))
+            return
+        more = "" if count >= MIN_EXAMPLES else f" — {MIN_EXAMPLES - count} more to go"
+        await message.reply_text(f"“{lesson.name}”: {count} photo{'s' * (count != 1)}{more}. /done when finished.")
+
+    async def on_done(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/done: end the lesson, with the label's count and any warnings."""
+        message = update.effective_message
+        lesson = self.lessons.get(message.chat_id)
+        if lesson is None or not message.from_user or message.from_user.id != lesson.user_id:
+            await message.reply_text("Nothing is being taught here. Start with /learn <label>.")
+            return
+        async with self._chat_locks[message.chat_id]:
+            del self.lessons[message.chat_id]
+            count, warnings = await self.pipeline.teaching.review(GLOBAL, lesson.name)
+        lines = [f"“{lesson.name}” has {count} photo{'s' * (count != 1)}."]
+        if count >= MIN_EXAMPLES:
+            lines.append("I recognise it from now on.")
+        if lesson.rejected:
+            lines.append(f"{lesson.rejected} file(s) could not be used.")
+        await message.reply_text("\n".join(lines + warnings))
+
+    async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/forget <label>: delete a taught label and its examples."""
+        message = update.effective_message
+        if not self._is_bot_admin(message):
+            await message.reply_text("Sorry, only the bot's admins can make me forget labels.")
+            return
+        name = " ".join(context.args or []).strip().lower()
+        if not name:
+            await message.reply_text("Which label? /forget blue ceramic mug — /labels lists them.")
+            return
+        try:
+            forgotten = await self.pipeline.teaching.forget(GLOBAL, name)
+        except TeachingError as error:
+            await message.reply_text(str(error))
+            return
+        for chat_id, lesson in list(self.lessons.items()):
+            if lesson.name == name:
+                del self.lessons[chat_id]
+        await message.reply_text(
+            f"Forgot “{name}” and its photos." if forgotten else f"There is no taught label “{name}”. See /labels."
+        )
+
+    async def on_labels(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/labels: the model's classes and the taught ones with their example counts."""
+        await update.effective_message.reply_text(await self.pipeline.teaching.describe(GLOBAL))
+
     # -- helpers ------------------------------------------------------------------
+
+    def _lesson(self, message: Message) -> Lesson | None:
+        """The lesson this photo belongs to: same chat, same admin, not idle too long."""
+        lesson = self.lessons.get(message.chat_id)
+        if lesson is None or not message.from_user or message.from_user.id != lesson.user_id:
+            return None
+        if time.monotonic() - lesson.last > LESSON_IDLE_SECONDS:
+            del self.lessons[message.chat_id]
+            return None
+        return lesson
+
+    def _is_bot_admin(self, message: Message) -> bool:
+        return bool(message.from_user and message.from_user.id in self.config.admin_ids)
 
     def _keep(self, shown: Shown) -> str:
         key = str(next(self._keys))
@@ -363,6 +497,10 @@ def build_application(config: Config, pipeline: Pipeline) -> Application:
     application.add_handler(CommandHandler("settings", bot.on_settings))
     application.add_handler(CommandHandler("stats", bot.on_stats))
     application.add_handler(CommandHandler("hashtags", bot.on_hashtags))
+    application.add_handler(CommandHandler("learn", bot.on_learn))
+    application.add_handler(CommandHandler("done", bot.on_done))
+    application.add_handler(CommandHandler("forget", bot.on_forget))
+    application.add_handler(CommandHandler("labels", bot.on_labels))
     application.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, bot.on_photo))
     application.add_handler(
         MessageHandler(

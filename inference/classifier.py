@@ -29,11 +29,15 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "flowers
 
 @dataclass(frozen=True)
 class Label:
-    """A class name with the model's probability for it; `index` is the class's output position."""
+    """A class name with the model's probability for it; `index` is the class's output position.
+
+    A taught label (index -1) carries the hashtags it was taught with.
+    """
 
     name: str
     score: float
     index: int
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Classifier:
         confidence: float = 0.5,
         top_k: int = 3,
     ) -> None:
+        self.model_dir = model_dir
         meta = json.loads((model_dir / "labels.json").read_text())
         self.classes: list[str] = meta["classes"]
         self.version: str = meta["version"]

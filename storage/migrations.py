@@ -67,4 +67,27 @@ MIGRATIONS: list[str] = [
         queued_at REAL NOT NULL
     )
     """,
+    # 3: classes taught in the chat: their tags and each photo's embeddings (never the photo)
+    """
+    CREATE TABLE taught_labels (
+        scope TEXT NOT NULL,
+        name TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (scope, name)
+    );
+    CREATE TABLE taught_examples (
+        id INTEGER PRIMARY KEY,
+        scope TEXT NOT NULL,
+        label TEXT NOT NULL,
+        backbone TEXT NOT NULL,
+        views INTEGER NOT NULL,
+        embedding BLOB NOT NULL,
+        added_by TEXT NOT NULL,
+        added_at REAL NOT NULL,
+        FOREIGN KEY (scope, label) REFERENCES taught_labels (scope, name) ON DELETE CASCADE
+    );
+    CREATE INDEX taught_examples_label ON taught_examples (scope, label)
+    """,
 ]

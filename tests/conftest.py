@@ -36,11 +36,25 @@ def jpeg() -> bytes:
     return buffer.getvalue()
 
 
+def tablecloth(seed: int) -> bytes:
+    """A photo of a checked tablecloth: none of the flowers, and different every seed (colours, check size)."""
+    rng = np.random.default_rng(seed)
+    cell = int(rng.integers(16, 40))
+    light, dark = rng.integers(150, 256, 3), rng.integers(0, 80, 3)
+    rows, cols = np.mgrid[0:300, 0:400]
+    checks = ((rows // cell) + (cols // cell)) % 2 == 0
+    pixels = np.where(checks[..., None], light, dark) + rng.integers(0, 20, (300, 400, 3))
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
 @pytest.fixture
 async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
     classifier = Classifier(DEFAULT_MODEL_DIR)
     db = await open_database(tmp_path / "bot.sqlite3")
     shared = Pipeline(classifier, db, Catalogue())
+    await shared.teaching.load()
     yield shared
     await shared.drain()
     await classifier.aclose()

@@ -178,12 +178,18 @@ class FakeDiscord:
         return payload
 
     async def slash(
-        self, user_id: int, name: str, options: list[dict], attachments: list[dict] = (), permissions: str = "0"
+        self,
+        user_id: int,
+        name: str,
+        options: list[dict],
+        attachments: list[dict] = (),
+        permissions: str = "0",
+        guild_id: int | None = 500,
     ) -> str:
         data = {"id": "1", "name": name, "type": 1, "options": options}
         if attachments:
             data["resolved"] = {"attachments": {a["id"]: a for a in attachments}}
-        payload = self._interaction(data, user_id, permissions)
+        payload = self._interaction(data, user_id, permissions, guild_id)
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload["id"]
 

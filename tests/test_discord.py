@@ -16,7 +16,7 @@ from bot.config import Config
 from bot.discord_bot import build_client
 from bot.pipeline import Pipeline
 from deploy.discord_sync import sync
-from tests.conftest import FIXTURES, gate_classifier
+from tests.conftest import FIXTURES, gate_classifier, tablecloth
 from tests.fake_discord import TOKEN, FakeDiscord
 
 TRUNCATED_JPEG = sorted(FIXTURES.glob("*.jpg"))[0].read_bytes()[:8000]
@@ -182,9 +182,9 @@ async def test_fifty_commands_at_once_are_all_followed_up(client, fake, flower_p
 async def test_command_sync_payload(fake) -> None:
     """deploy/discord_sync.py registers exactly the commands the bot defines."""
     names = await sync(TOKEN, 500, clear=False, api_base_url=fake.api_url)
-    assert sorted(names) == ["Get hashtags", "hashtags", "hashtags-settings"]
+    assert sorted(names) == ["Get hashtags", "forget", "hashtags", "hashtags-settings", "labels", "learn"]
     commands = {c["name"]: c for c in fake.synced["500"]}
-    assert set(commands) == {"hashtags", "Get hashtags", "hashtags-settings"}
+    assert set(commands) == set(names)
     options = {o["name"]: o for o in commands["hashtags"]["options"]}
     assert options["image"]["type"] == 11 and options["image"]["required"]
     assert options["count"]["type"] == 4 and options["count"]["min_value"] == 1 and options["count"]["max_value"] == 30
@@ -192,6 +192,12 @@ async def test_command_sync_payload(fake) -> None:
     assert all(o["description"] for o in commands["hashtags"]["options"])
     assert commands["Get hashtags"]["type"] == 3
     assert int(commands["hashtags-settings"]["default_member_permissions"]) == 0x20
+    learn = {o["name"]: o for o in commands["learn"]["options"]}
+    assert learn["photo1"]["required"] and learn["photo1"]["type"] == 11 and learn["photo10"]["type"] == 11
+    assert learn["label"]["max_length"] == 40 and not learn["tags"].get("required")
+    for admin_only in ("learn", "forget"):
+        assert int(commands[admin_only]["default_member_permissions"]) == 0x20
+        assert commands[admin_only]["contexts"] == [0], "servers only"
 
 
 async def test_shutdown_lets_commands_in_flight_finish(client, fake, flower_photos, pipeline) -> None:
@@ -206,3 +212,45 @@ async def test_shutdown_lets_commands_in_flight_finish(client, fake, flower_phot
     release.set()
     await asyncio.wait_for(finishing, 30)
     assert name in fake.responses_to(interaction)[1][0]["content"]
+
+
+def learn_options(label: str, photos: list[dict], tags: str | None = None) -> list[dict]:
+    options = [{"name": "label", "type": 3, "value": label}]
+    options += [{"name": f"photo{i}", "type": 11, "value": p["id"]} for i, p in enumerate(photos, start=1)]
+    return options + ([{"name": "tags", "type": 3, "value": tags}] if tags else [])
+
+
+async def test_learn_forget_and_labels_in_a_server(client, fake, flower_photos) -> None:
+    manage_server = str(0x20)
+    photos = [fake.attachment(tablecloth(seed)) for seed in range(5)]
+    photos.insert(2, fake.attachment(TRUNCATED_JPEG[:300], name="broken.jpg"))
+    refused = await fake.slash(720, "learn", learn_options("checked tablecloth", photos[:1]), photos[:1])
+    callbacks, _ = await answered(fake, refused)
+    assert "Manage Server" in callbacks[0]["data"]["content"] and callbacks[0]["data"]["flags"] & EPHEMERAL
+
+    taught = await fake.slash(
+        721, "learn", learn_options("Checked Tablecloth", photos, "#picnic #gingham"), photos, manage_server
+    )
+    callbacks, followups = await answered(fake, taught)
+    assert callbacks[0]["type"] == DEFERRED and callbacks[0]["data"]["flags"] & EPHEMERAL
+    report = followups[0]["content"]
+    assert report.startswith("“checked tablecloth” has 5 photos.")
+    assert "Not added: “broken.jpg”" in report and "recognise it in this server" in report
+
+    async def subject(guild_id: int) -> str:
+        photo = fake.attachment(tablecloth(100))
+        asked = await fake.slash(722, "hashtags", [image_option(photo)], [photo], guild_id=guild_id)
+        return (await answered(fake, asked))[1][0]["content"]
+
+    here = await subject(500)
+    assert "checked tablecloth" in here.splitlines()[0] and "#picnic" in here and "#gingham" in here
+    assert "checked tablecloth" not in await subject(501), "taught in server 500 only"
+
+    listed = await fake.slash(723, "labels", [])
+    assert "• checked tablecloth: 5 photos #picnic #gingham" in (await answered(fake, listed))[0][0]["data"]["content"]
+
+    forgot = await fake.slash(
+        721, "forget", [{"name": "label", "type": 3, "value": "checked tablecloth"}], [], manage_server
+    )
+    assert "Forgot “checked tablecloth”" in (await answered(fake, forgot))[0][0]["data"]["content"]
+    assert "checked tablecloth" not in await subject(500)

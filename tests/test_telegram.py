@@ -13,7 +13,7 @@ from telegram.ext import Application
 from bot.config import Config
 from bot.pipeline import Pipeline
 from bot.telegram_bot import build_application
-from tests.conftest import gate_classifier
+from tests.conftest import gate_classifier, tablecloth
 from tests.fake_telegram import TOKEN, FakeTelegram
 
 
@@ -132,7 +132,10 @@ async def test_commands(app, fake: FakeTelegram, command: str, expected: str) ->
 
 
 async def test_commands_are_registered(app, fake: FakeTelegram) -> None:
-    assert {c["command"] for c in fake.commands} == {"start", "help", "hashtags", "settings", "about", "stats"}
+    assert {c["command"] for c in fake.commands} == {
+        *("start", "help", "hashtags", "settings", "about", "stats"),
+        *("labels", "learn", "done", "forget"),
+    }
 
 
 async def test_hashtags_as_reply_to_a_photo(app, fake: FakeTelegram, flower_photos) -> None:
@@ -264,3 +267,55 @@ def test_copy_button_is_left_out_when_the_line_is_too_long() -> None:
     long_row = keyboard(long_tags, "1").inline_keyboard[0]
     assert [b.text for b in long_row] == ["➕ More tags", "📊 With counts"]
     assert keyboard(short_tags, "1").inline_keyboard[0][0].copy_text.text == short_tags.line
+
+
+async def test_admin_teaches_a_label_in_the_chat(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
+    await fake.push(fake.command_message(18, "/learn checked tablecloth"))
+    assert "only the bot's admins" in (await reply(fake, 18))[0]["text"]
+
+    await fake.push(fake.command_message(42, "/learn Checked Tablecloth #picnic #gingham"))
+    assert "Teaching “checked tablecloth”" in (await reply(fake, 42))[0]["text"]
+    await fake.push(fake.photo_message(18, tablecloth(50)))
+    assert "checked tablecloth" not in (await reply(fake, 18, 2))[1]["text"], "not taught yet, and 18 is no admin"
+    for seed in range(3):
+        await fake.push(fake.photo_message(42, tablecloth(seed)))
+    await fake.push(fake.document_message(42, b"%PDF-1.4 not a photo", "image/png", "scan.png"))
+    for seed in range(3, 5):
+        await fake.push(fake.photo_message(42, tablecloth(seed)))
+    progress = [m["text"] for m in (await reply(fake, 42, 7))[1:]]
+    assert progress[0].startswith("“checked tablecloth”: 1 photo — 4 more to go")
+    assert progress[3].startswith("Not added: That looks like a PDF document")
+    assert progress[5].startswith("“checked tablecloth”: 5 photos.")
+    await fake.push(fake.command_message(42, "/done"))
+    done = (await reply(fake, 42, 8))[7]["text"]
+    assert "has 5 photos" in done and "recognise it from now on" in done and "1 file(s) could not be used" in done
+
+    await fake.push(fake.photo_message(18, tablecloth(100)))
+    answer = (await reply(fake, 18, 3))[2]["text"]
+    assert "checked tablecloth" in answer.splitlines()[0]
+    assert "#picnic" in answer and "#gingham" in answer
+    name, data = next(iter(flower_photos.items()))
+    await fake.push(fake.photo_message(42, data))
+    assert name in (await reply(fake, 42, 9))[8]["text"].splitlines()[0], "after /done, photos are answered again"
+
+    await fake.push(fake.command_message(18, "/labels"))
+    assert "• checked tablecloth: 5 photos #picnic #gingham" in (await reply(fake, 18, 4))[3]["text"]
+    await fake.push(fake.command_message(18, "/forget checked tablecloth"))
+    assert "only the bot's admins" in (await reply(fake, 18, 5))[4]["text"]
+    await fake.push(fake.command_message(42, "/forget checked tablecloth"))
+    assert "Forgot “checked tablecloth”" in (await reply(fake, 42, 10))[9]["text"]
+    await fake.push(fake.photo_message(18, tablecloth(100)))
+    assert "checked tablecloth" not in (await reply(fake, 18, 6))[5]["text"]
+    assert not fake.rejected
+
+
+async def test_done_without_a_lesson_and_too_few_photos(app, fake: FakeTelegram) -> None:
+    await fake.push(fake.command_message(42, "/done"))
+    assert "Nothing is being taught" in (await reply(fake, 42))[0]["text"]
+    await fake.push(fake.command_message(42, "/learn"))
+    assert "Name the label" in (await reply(fake, 42, 2))[1]["text"]
+    await fake.push(fake.command_message(42, "/learn mug"))
+    await fake.push(fake.photo_message(42, tablecloth(0)))
+    await reply(fake, 42, 4)
+    await fake.push(fake.command_message(42, "/done"))
+    assert "needs at least 5 photos" in (await reply(fake, 42, 5))[4]["text"]

@@ -39,7 +39,8 @@ class TrendCache:
     def candidate_tags(self, prediction: Prediction, related: dict[str, list[str]]) -> set[str]:
         """Every tag the composer may consider for this prediction."""
         tags = {tag for tags in related.values() for tag in tags}
-        for name, _, index in weighted_labels(prediction):
-            tags.update(tags_from_label(name))
-            tags.update(entry.tag for entry in self.catalogue.lookup(name, index))
+        for label in weighted_labels(prediction):
+            tags.update(label.taught_tags)
+            tags.update(tags_from_label(label.name))
+            tags.update(entry.tag for entry in self.catalogue.lookup(label.name, label.imagenet_index))
         return tags

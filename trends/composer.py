@@ -75,17 +75,27 @@ class TrendFacts:
     related: dict[str, list[str]]
 
 
-def weighted_labels(prediction: Prediction) -> list[tuple[str, float, int | None]]:
-    """(label, weight, ImageNet index or None): custom classes lead when the head is confident."""
+@dataclass(frozen=True)
+class WeightedLabel:
+    """A label as the composer weighs it; `imagenet_index` finds its catalogue group."""
+
+    name: str
+    weight: float
+    imagenet_index: int | None = None
+    taught_tags: tuple[str, ...] = ()
+
+
+def weighted_labels(prediction: Prediction) -> list[WeightedLabel]:
+    """Custom (and taught) classes lead when the head is confident; ImageNet's otherwise."""
     custom_weight, imagenet_weight = (1.0, 0.6) if prediction.confident else (0.3, 1.0)
-    labels = [(label.name, label.score * custom_weight, None) for label in prediction.custom]
-    labels += [(label.name, label.score * imagenet_weight, label.index) for label in prediction.imagenet]
-    return [entry for entry in labels if entry[1] >= MIN_LABEL_SCORE]
+    labels = [WeightedLabel(label.name, label.score * custom_weight, None, label.tags) for label in prediction.custom]
+    labels += [WeightedLabel(label.name, label.score * imagenet_weight, label.index) for label in prediction.imagenet]
+    return [label for label in labels if label.weight >= MIN_LABEL_SCORE]
 
 
 def candidate_queries(prediction: Prediction) -> list[str]:
     """The label texts worth an Instagram search, normalised (what the refresher queues)."""
-    seen = [tags_from_label(name)[:1] for name, _, _ in weighted_labels(prediction)]
+    seen = [tags_from_label(label.name)[:1] for label in weighted_labels(prediction)]
     return list(dict.fromkeys(tag for tags in seen for tag in tags))
 
 
@@ -117,7 +127,10 @@ def compose_hashtags(
             scores[tag] += 0.1 * score
 
     labels = weighted_labels(prediction)
-    for name, weight, index in labels:
+    for label in labels:
+        name, weight, index = label.name, label.weight, label.imagenet_index
+        for tag in label.taught_tags:
+            offer(tag, name, weight, 1.05, "unknown")
         derived = tags_from_label(name)
         for position, tag in enumerate(derived):
             offer(tag, name, weight, 1.0 if position == 0 else 0.75, "unknown")
@@ -146,5 +159,5 @@ def compose_hashtags(
             ChosenTag(tag, origin[tag][1], facts.counts.get(tag), origin[tag][0], round(scores[tag], 4))
             for tag in chosen
         ),
-        labels=tuple((name, round(weight, 4)) for name, weight, _ in labels),
+        labels=tuple((label.name, round(label.weight, 4)) for label in labels),
     )

@@ -1,0 +1,193 @@
+"""Teaching the bot new classes in the chat: what /learn, /done, /forget and /labels do on either platform.
+
+Adapters check who may teach and collect the photos; this module turns each
+photo into embeddings (12 views through the shared classifier, so teaching
+queues behind replies instead of competing with them), stores them, and
+refits the few-shot head of the scope on a worker thread. A reply in flight
+keeps the head it started with; the next photo sees the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiosqlite
+import numpy as np
+
+from inference.classifier import Classifier, Prediction
+from inference.decode import DEFAULT_MAX_PIXELS, decode_views
+from inference.few_shot import (
+    MIN_EXAMPLES,
+    TAUGHT_FILE,
+    FewShotHead,
+    TaughtClass,
+    fit_head,
+    load_taught,
+    load_trained_stats,
+    resemblance,
+)
+from storage import taught
+from trends.tags import is_valid, normalise
+
+log = logging.getLogger(__name__)
+GLOBAL = "global"
+MAX_EXAMPLES = 30
+MAX_LABEL_LENGTH = 40
+MAX_TAUGHT_TAGS = 10
+_LABEL = re.compile(r"^[\w][\w '&-]*$")
+
+
+class TeachingError(Exception):
+    """Something the admin asked for that cannot be done; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class LearnCommand:
+    name: str
+    tags: tuple[str, ...]
+
+
+def parse_learn(text: str) -> LearnCommand:
+    """`blue ceramic mug #mug #ceramics` → label "blue ceramic mug" with its tags."""
+    words = text.split()
+    name = " ".join(w for w in words if not w.startswith("#")).strip().lower()
+    tags = tuple(dict.fromkeys(normalise(w) for w in words if w.startswith("#")))
+    if not name:
+        raise TeachingError("Name the label: /learn blue ceramic mug #mug #ceramics")
+    if len(name) > MAX_LABEL_LENGTH or not _LABEL.match(name):
+        raise TeachingError(
+            f"A label is up to {MAX_LABEL_LENGTH} letters, digits, spaces, ' & or -, like “blue ceramic mug”."
+        )
+    bad = [t for t in tags if not is_valid(t)]
+    if bad:
+        raise TeachingError(f"Not a valid hashtag: #{bad[0]}. Hashtags are letters, digits and _, no spaces.")
+    if len(tags) > MAX_TAUGHT_TAGS:
+        raise TeachingError(f"Up to {MAX_TAUGHT_TAGS} hashtags per label, please.")
+    return LearnCommand(name, tags)
+
+
+@dataclass
+class Teaching:
+    """The taught classes of every scope and their fitted heads, shared by both adapters."""
+
+    db: aiosqlite.Connection
+    classifier: Classifier
+    model_dir: Path
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
+    _heads: dict[str, FewShotHead] = field(default_factory=dict)
+    _refitting: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.trained = load_trained_stats(self.model_dir)
+        self.folded = load_taught(self.model_dir / TAUGHT_FILE)
+        self.backbone = json.loads((self.model_dir / "labels.json").read_text()).get("backbone", "mobilenetv2")
+
+    @property
+    def available(self) -> bool:
+        """False for a model exported without class statistics: it can still answer, not learn."""
+        return self.trained is not None
+
+    async def load(self) -> None:
+        """Fit the heads of every scope that has taught classes (at start)."""
+        if self.available:
+            for scope in dict.fromkeys([GLOBAL, *await taught.scopes(self.db)]):
+                await self._refit(scope)
+
+    def apply(self, prediction: Prediction, scope: str) -> Prediction:
+        """Let a taught class of `scope` (or a global one) claim the photo."""
+        head = self._heads.get(scope) or self._heads.get(GLOBAL)
+        return head.apply(prediction) if head else prediction
+
+    async def start(self, scope: str, command: LearnCommand, user: str) -> list[str]:
+        """Create (or re-open) a label; returns warnings for the admin."""
+        self._require()
+        warnings = []
+        if command.name in self.classifier.classes or command.name in {t.name for t in self.folded}:
+            warnings.append(
+                f"“{command.name}” is also one of the model's own classes. Your photos become a separate class "
+                "with the same name; /forget it if that is not what you meant."
+            )
+        elif scope != GLOBAL and any(label.name == command.name for label in await taught.labels(self.db, [GLOBAL])):
+            warnings.append(f"The bot's admins already taught “{command.name}” for everyone; yours is added for here.")
+        await taught.save_label(self.db, scope, command.name, list(command.tags), user)
+        return warnings
+
+    async def add(self, scope: str, name: str, photo: bytes, user: str) -> int:
+        """Store one photo's embeddings and refit; returns the label's example count. Raises ImageRejected."""
+        self._require()
+        if await taught.example_count(self.db, scope, name) >= MAX_EXAMPLES:
+            raise TeachingError(f"“{name}” already has {MAX_EXAMPLES} photos, the most it keeps.")
+        views = await asyncio.to_thread(decode_views, photo, self.max_image_pixels)
+        predictions = await asyncio.gather(*(self.classifier.classify(view) for view in views))
+        embeddings = np.stack([p.embedding for p in predictions])
+        count = await taught.add_example(self.db, scope, name, self.backbone, embeddings, user)
+        if count >= MIN_EXAMPLES:
+            await self._refit(scope)
+        return count
+
+    async def review(self, scope: str, name: str) -> tuple[int, list[str]]:
+        """The label's example count and what the admin should know about it (too few, looks like another)."""
+        classes = await self._classes(scope)
+        mine = next((c for c in classes if c.name == name), None)
+        count = len(mine.examples) if mine else 0
+        if count < MIN_EXAMPLES:
+            return count, [f"“{name}” needs at least {MIN_EXAMPLES} photos before I use it; send more."]
+        others = [c for c in classes if c is not mine]
+        head = await asyncio.to_thread(fit_head, self.trained, others)
+        similar = resemblance(head, mine.examples)
+        if similar is None:
+            return count, []
+        other, share = similar
+        return count, [
+            f"{share:.0%} of these photos already look like “{other}” to me, so the two labels will compete. "
+            "Photos that show the difference more clearly help."
+        ]
+
+    async def forget(self, scope: str, name: str) -> bool:
+        self._require()
+        if not await taught.forget(self.db, scope, name):
+            return False
+        await self._refit(scope)
+        return True
+
+    async def describe(self, scope: str) -> str:
+        """/labels: the model's classes and every class taught for this scope, with example counts."""
+        lines = [f"Model classes: {', '.join(self.classifier.classes)}."]
+        if self.folded:
+            lines.append("Taught classes shipped with the model: " + ", ".join(t.name for t in self.folded) + ".")
+        scopes = [GLOBAL] if scope == GLOBAL else [GLOBAL, scope]
+        labels = await taught.labels(self.db, scopes)
+        if not labels:
+            lines.append("No taught classes yet" + (" (admins: /learn)." if self.available else "."))
+        for label in labels:
+            where = "everywhere" if label.scope == GLOBAL and scope != GLOBAL else ""
+            state = "" if label.examples >= MIN_EXAMPLES else f", needs {MIN_EXAMPLES - label.examples} more"
+            tags = " " + " ".join(f"#{t}" for t in label.tags) if label.tags else ""
+            lines.append(f"• {label.name}: {label.examples} photos{state}{tags}" + (f" ({where})" if where else ""))
+        return "\n".join(lines)
+
+    def _require(self) -> None:
+        if not self.available:
+            raise TeachingError(
+                "This model was exported without class statistics, so it cannot learn new classes. "
+                "Run `python -m inference.few_shot --data <training photos>` once for it."
+            )
+
+    async def _classes(self, scope: str) -> list[TaughtClass]:
+        dim = self.trained.means.shape[1]
+        classes = self.folded + await taught.taught_classes(self.db, GLOBAL, self.backbone, dim)
+        if scope != GLOBAL:
+            classes += await taught.taught_classes(self.db, scope, self.backbone, dim)
+        return classes
+
+    async def _refit(self, scope: str) -> None:
+        """Refit the scope's head (all heads when a global class changed) off the event loop."""
+        async with self._refitting:
+            targets = list(dict.fromkeys([scope, *self._heads])) if scope == GLOBAL else [scope]
+            for target in targets:
+                self._heads[target] = await asyncio.to_thread(fit_head, self.trained, await self._classes(target))

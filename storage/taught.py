@@ -1,0 +1,100 @@
+"""Classes taught in the chat: labels with their tags, and one row of embeddings per photo.
+
+A scope says where a class applies: "global" (taught by the bot's admins) or
+one Discord server. Embeddings are stored as float16 (30 KB per photo), tagged
+with the backbone that made them, so a model with another backbone ignores
+them instead of comparing unlike vectors.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import aiosqlite
+import numpy as np
+
+from inference.few_shot import TaughtClass
+from storage.database import now
+
+
+@dataclass(frozen=True)
+class TaughtLabel:
+    """A label as /labels lists it."""
+
+    scope: str
+    name: str
+    tags: tuple[str, ...]
+    examples: int
+
+
+async def save_label(db: aiosqlite.Connection, scope: str, name: str, tags: list[str], user: str) -> bool:
+    """Create the label, or replace its tags when new ones are given; True when it is new."""
+    async with db.execute("SELECT 1 FROM taught_labels WHERE scope = ? AND name = ?", (scope, name)) as cursor:
+        exists = await cursor.fetchone() is not None
+    if not exists:
+        await db.execute(
+            "INSERT INTO taught_labels (scope, name, tags, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
+            (scope, name, json.dumps(tags), user, now()),
+        )
+    elif tags:
+        await db.execute(
+            "UPDATE taught_labels SET tags = ? WHERE scope = ? AND name = ?", (json.dumps(tags), scope, name)
+        )
+    return not exists
+
+
+async def add_example(
+    db: aiosqlite.Connection, scope: str, name: str, backbone: str, embeddings: np.ndarray, user: str
+) -> int:
+    """Store one photo's views×dim embeddings; returns how many examples the label now has."""
+    await db.execute(
+        "INSERT INTO taught_examples (scope, label, backbone, views, embedding, added_by, added_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (scope, name, backbone, len(embeddings), embeddings.astype(np.float16).tobytes(), user, now()),
+    )
+    return await example_count(db, scope, name)
+
+
+async def example_count(db: aiosqlite.Connection, scope: str, name: str) -> int:
+    async with db.execute(
+        "SELECT count(*) FROM taught_examples WHERE scope = ? AND label = ?", (scope, name)
+    ) as cursor:
+        return (await cursor.fetchone())[0]
+
+
+async def forget(db: aiosqlite.Connection, scope: str, name: str) -> bool:
+    """Delete the label and its examples; False when there was no such label."""
+    cursor = await db.execute("DELETE FROM taught_labels WHERE scope = ? AND name = ?", (scope, name))
+    return cursor.rowcount > 0
+
+
+async def labels(db: aiosqlite.Connection, scopes: list[str]) -> list[TaughtLabel]:
+    marks = ",".join("?" * len(scopes))
+    async with db.execute(
+        f"SELECT l.scope, l.name, l.tags, count(e.id) FROM taught_labels l LEFT JOIN taught_examples e"
+        f" ON e.scope = l.scope AND e.label = l.name WHERE l.scope IN ({marks})"
+        " GROUP BY l.scope, l.name ORDER BY l.name, l.scope",
+        scopes,
+    ) as cursor:
+        return [TaughtLabel(row[0], row[1], tuple(json.loads(row[2])), row[3]) async for row in cursor]
+
+
+async def taught_classes(db: aiosqlite.Connection, scope: str, backbone: str, dim: int) -> list[TaughtClass]:
+    """Every label of `scope` with its examples made by `backbone` (labels without examples left out)."""
+    async with db.execute(
+        "SELECT l.name, l.tags, e.views, e.embedding FROM taught_labels l JOIN taught_examples e"
+        " ON e.scope = l.scope AND e.label = l.name WHERE l.scope = ? AND e.backbone = ? ORDER BY l.name, e.id",
+        (scope, backbone),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    grouped: dict[str, tuple[tuple[str, ...], list[np.ndarray]]] = {}
+    for name, tags, views, blob in rows:
+        examples = grouped.setdefault(name, (tuple(json.loads(tags)), []))[1]
+        examples.append(np.frombuffer(blob, dtype=np.float16).reshape(views, dim).astype(np.float32))
+    return [TaughtClass(name, np.stack(examples), tags) for name, (tags, examples) in grouped.items()]
+
+
+async def scopes(db: aiosqlite.Connection) -> list[str]:
+    async with db.execute("SELECT DISTINCT scope FROM taught_labels ORDER BY scope") as cursor:
+        return [row[0] async for row in cursor]

@@ -1,0 +1,160 @@
+"""Teaching new classes: the few-shot head, its storage, and the shared teaching logic behind both adapters."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bot.pipeline import Pipeline
+from bot.teaching import GLOBAL, Teaching, TeachingError, parse_learn
+from inference.classifier import DEFAULT_MODEL_DIR, Classifier
+from inference.decode import decode_image, decode_views
+from inference.few_shot import ClassStats, TaughtClass, fit_head, load_taught, save_taught
+from storage import taught
+from storage.database import open_database
+from tests.conftest import tablecloth
+
+LABEL = parse_learn("checked tablecloth #picnic #gingham")
+
+
+async def teach(pipeline: Pipeline, scope: str = GLOBAL, photos: int = 5, command=LABEL) -> int:
+    await pipeline.teaching.start(scope, command, "42")
+    count = 0
+    for seed in range(photos):
+        count = await pipeline.teaching.add(scope, command.name, tablecloth(seed), "42")
+    return count
+
+
+def test_parse_learn_splits_label_and_tags() -> None:
+    assert parse_learn("Blue Ceramic Mug #Mug #ceramics #mug") == parse_learn("blue ceramic mug #mug #ceramics")
+    assert parse_learn("blue ceramic mug #Mug #ceramics").tags == ("mug", "ceramics")
+    for bad, why in [("", "Name the label"), ("#onlytags", "Name the label"), ("mug #no-dash", "Not a valid")]:
+        with pytest.raises(TeachingError, match=why):
+            parse_learn(bad)
+
+
+def test_views_start_with_the_served_view() -> None:
+    photo = tablecloth(0)
+    views = decode_views(photo)
+    assert views.shape == (12, 224, 224, 3)
+    assert np.array_equal(views[0], decode_image(photo))
+    assert np.array_equal(views[1], views[0][:, ::-1])
+
+
+def test_stats_add_up_to_one_fit_over_all_examples() -> None:
+    rng = np.random.default_rng(0)
+    examples = {name: rng.normal(size=(6, 3, 8)) + 3 * i for i, name in enumerate("abc")}
+    whole = ClassStats.from_examples(examples)
+    parts = ClassStats.from_examples({"a": examples["a"]}) + ClassStats.from_examples({k: examples[k] for k in "bc"})
+    assert whole.names == parts.names and whole.rows == parts.rows == 54
+    assert np.allclose(whole.scatter, parts.scatter) and np.allclose(whole.means, parts.means)
+
+
+def test_head_prefers_the_nearest_class_and_rejects_far_photos() -> None:
+    rng = np.random.default_rng(1)
+    trained = ClassStats.from_examples({name: rng.normal(size=(20, 2, 16)) + 4 * i for i, name in enumerate("ab")})
+    taught_class = TaughtClass("c", rng.normal(size=(5, 2, 16)) - 4, ("c_tag",))
+    head = fit_head(trained, [taught_class, TaughtClass("too few", rng.normal(size=(2, 2, 16)) + 9)])
+    assert head.names == ("a", "b", "c"), "a class under MIN_EXAMPLES is not used yet"
+    assert head.match(np.full(16, -4.0))[0] is taught_class
+    assert head.match(np.full(16, 4.0)) is None, "nearest to a trained class: the trained head answers"
+    assert head.match(np.full(16, -40.0)) is None, "far from everything: not the taught class either"
+
+
+def test_taught_file_round_trip(tmp_path: Path) -> None:
+    classes = [TaughtClass("mug", np.ones((5, 12, 4), np.float32), ("mug", "ceramics"))]
+    save_taught(tmp_path / "taught.npz", classes)
+    (loaded,) = load_taught(tmp_path / "taught.npz")
+    assert loaded.name == "mug" and loaded.tags == ("mug", "ceramics") and (loaded.examples == 1).all()
+    assert load_taught(tmp_path / "missing.npz") == []
+
+
+async def test_taught_label_wins_on_its_photos_and_nowhere_else(pipeline: Pipeline, flower_photos) -> None:
+    assert await teach(pipeline) == 5
+    answer = await pipeline.answer(tablecloth(100), "test", "1", "1")
+    assert answer.prediction.custom[0].name == "checked tablecloth"
+    assert {"picnic", "gingham"} <= {t.tag for t in answer.tags.tags}
+    for name, data in flower_photos.items():
+        assert (await pipeline.answer(data, "test", "1", "1")).prediction.custom[0].name == name
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    noise.save(buffer, "JPEG")
+    assert (await pipeline.answer(buffer.getvalue(), "test", "1", "1")).prediction.custom[0].name != LABEL.name
+
+
+async def test_a_label_is_used_only_from_five_photos(pipeline: Pipeline) -> None:
+    await teach(pipeline, photos=4)
+    assert (await pipeline.teaching.review(GLOBAL, LABEL.name))[1][0].startswith("“checked tablecloth” needs")
+    assert (await pipeline.answer(tablecloth(100), "test", "1", "1")).prediction.custom[0].name != LABEL.name
+
+
+async def test_server_labels_stay_in_their_server(pipeline: Pipeline) -> None:
+    await teach(pipeline, scope="discord:1")
+    in_server = await pipeline.answer(tablecloth(100), "test", "1", "1", taught_scope="discord:1")
+    elsewhere = await pipeline.answer(tablecloth(100), "test", "1", "1", taught_scope="discord:2")
+    assert in_server.prediction.custom[0].name == LABEL.name
+    assert elsewhere.prediction.custom[0].name != LABEL.name
+    assert "checked tablecloth: 5 photos" in await pipeline.teaching.describe("discord:1")
+    assert "checked tablecloth" not in await pipeline.teaching.describe(GLOBAL)
+
+
+async def test_examples_survive_a_restart_and_forget_removes_them(tmp_path: Path) -> None:
+    classifier = Classifier(DEFAULT_MODEL_DIR)
+    try:
+        db = await open_database(tmp_path / "bot.sqlite3")
+        pipeline = Pipeline(classifier, db, None)
+        await teach(pipeline)
+        await db.close()
+        db = await open_database(tmp_path / "bot.sqlite3")
+        restarted = Teaching(db, classifier, DEFAULT_MODEL_DIR)
+        await restarted.load()
+        probe = await classifier.classify(decode_image(tablecloth(100)))
+        assert restarted.apply(probe, GLOBAL).custom[0].name == LABEL.name
+        async with db.execute("SELECT length(embedding), views FROM taught_examples") as cursor:
+            assert [tuple(row) for row in await cursor.fetchall()] == [(12 * 1280 * 2, 12)] * 5, "float16, no photo"
+        assert await restarted.forget(GLOBAL, LABEL.name)
+        assert restarted.apply(probe, GLOBAL).custom[0].name != LABEL.name
+        assert not await restarted.forget(GLOBAL, LABEL.name)
+        async with db.execute("SELECT count(*) FROM taught_examples") as cursor:
+            assert (await cursor.fetchone())[0] == 0
+        await db.close()
+    finally:
+        await classifier.aclose()
+
+
+async def test_bad_photo_is_rejected_and_nothing_is_lost(pipeline: Pipeline) -> None:
+    from inference.decode import ImageRejected
+
+    await teach(pipeline, photos=3)
+    with pytest.raises(ImageRejected):
+        await pipeline.teaching.add(GLOBAL, LABEL.name, b"not a photo at all", "42")
+    assert await taught.example_count(pipeline.db, GLOBAL, LABEL.name) == 3
+
+
+async def test_warnings_for_a_trained_name_and_for_look_alikes(pipeline: Pipeline, flower_photos) -> None:
+    warnings = await pipeline.teaching.start(GLOBAL, parse_learn("rose"), "42")
+    assert "one of the model's own classes" in warnings[0]
+    yellow = parse_learn("yellow flower")
+    await pipeline.teaching.start(GLOBAL, yellow, "42")
+    photo = Image.open(io.BytesIO(flower_photos["dandelion"]))
+    for k in range(5):
+        crop = photo.crop((k * 4, k * 3, photo.width - k * 5, photo.height - k * 2))
+        buffer = io.BytesIO()
+        (crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if k % 2 else crop).save(buffer, "JPEG")
+        await pipeline.teaching.add(GLOBAL, yellow.name, buffer.getvalue(), "42")
+    count, advice = await pipeline.teaching.review(GLOBAL, yellow.name)
+    assert count == 5 and "already look like “dandelion”" in advice[0]
+    assert (await pipeline.teaching.review(GLOBAL, "rose"))[0] == 0
+
+
+async def test_at_most_thirty_examples_per_label(pipeline: Pipeline) -> None:
+    await pipeline.teaching.start(GLOBAL, LABEL, "42")
+    embeddings = np.zeros((12, 1280), np.float32)
+    for _ in range(30):
+        await taught.add_example(pipeline.db, GLOBAL, LABEL.name, "mobilenetv2", embeddings, "42")
+    with pytest.raises(TeachingError, match="already has 30"):
+        await pipeline.teaching.add(GLOBAL, LABEL.name, tablecloth(0), "42")
