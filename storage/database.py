@@ -39,8 +39,7 @@ async def open_database(path: Path | str, busy_timeout_ms: int = 5000) -> aiosql
 
 
 async def schema_version(db: aiosqlite.Connection) -> int:
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
+    (row,) = await db.execute_fetchall("PRAGMA user_version")
     return int(row[0])
 
 

@@ -80,16 +80,17 @@ def _percentile(values: list[float], q: float) -> float:
 async def request_stats(db: aiosqlite.Connection, days: float = 7, top: int = 10) -> Stats:
     """Requests per day and platform, latency percentiles, top labels and tags, errors, over `days`."""
     since = now() - days * 86400
-    async with db.execute(
-        "SELECT date(created_at, 'unixepoch') AS day, platform, count(*) FROM requests WHERE created_at >= ?"
-        " GROUP BY day, platform ORDER BY day, platform",
-        (since,),
-    ) as cursor:
-        per_day = [(r[0], r[1], r[2]) async for r in cursor]
-    async with db.execute(
+    per_day = [
+        (r[0], r[1], r[2])
+        for r in await db.execute_fetchall(
+            "SELECT date(created_at, 'unixepoch') AS day, platform, count(*) FROM requests WHERE created_at >= ?"
+            " GROUP BY day, platform ORDER BY day, platform",
+            (since,),
+        )
+    ]
+    rows = await db.execute_fetchall(
         "SELECT total_ms, labels, hashtags, outcome FROM requests WHERE created_at >= ?", (since,)
-    ) as cursor:
-        rows = await cursor.fetchall()
+    )
     latencies = sorted(r[0] for r in rows if r[3] == "ok" and r[0] is not None)
     labels: Counter[str] = Counter()
     tags: Counter[str] = Counter()

@@ -20,14 +20,14 @@ class ChatSettings:
 
 
 async def get_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: str) -> ChatSettings:
-    async with db.execute(
+    rows = await db.execute_fetchall(
         "SELECT tag_count, show_counts FROM chat_settings WHERE platform = ? AND chat_id = ?",
         (platform, str(chat_id)),
-    ) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
+    )
+    if not rows:
         return ChatSettings()
-    return ChatSettings(row[0], None if row[1] is None else bool(row[1]))
+    tag_count, show_counts = rows[0]
+    return ChatSettings(tag_count, None if show_counts is None else bool(show_counts))
 
 
 async def save_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: str, settings: ChatSettings) -> None:
@@ -47,8 +47,7 @@ async def save_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: s
 
 
 async def blocked_tags(db: aiosqlite.Connection) -> set[str]:
-    async with db.execute("SELECT tag FROM blocklist") as cursor:
-        return {row[0] async for row in cursor}
+    return {row[0] for row in await db.execute_fetchall("SELECT tag FROM blocklist")}
 
 
 async def block_tags(db: aiosqlite.Connection, tags: list[str], reason: str = "") -> None:

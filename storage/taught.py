@@ -30,8 +30,7 @@ class TaughtLabel:
 
 async def save_label(db: aiosqlite.Connection, scope: str, name: str, tags: list[str], user: str) -> bool:
     """Create the label, or replace its tags when new ones are given; True when it is new."""
-    async with db.execute("SELECT 1 FROM taught_labels WHERE scope = ? AND name = ?", (scope, name)) as cursor:
-        exists = await cursor.fetchone() is not None
+    exists = bool(await db.execute_fetchall("SELECT 1 FROM taught_labels WHERE scope = ? AND name = ?", (scope, name)))
     if not exists:
         await db.execute(
             "INSERT INTO taught_labels (scope, name, tags, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -57,10 +56,10 @@ async def add_example(
 
 
 async def example_count(db: aiosqlite.Connection, scope: str, name: str) -> int:
-    async with db.execute(
+    (row,) = await db.execute_fetchall(
         "SELECT count(*) FROM taught_examples WHERE scope = ? AND label = ?", (scope, name)
-    ) as cursor:
-        return (await cursor.fetchone())[0]
+    )
+    return row[0]
 
 
 async def forget(db: aiosqlite.Connection, scope: str, name: str) -> bool:
@@ -71,23 +70,22 @@ async def forget(db: aiosqlite.Connection, scope: str, name: str) -> bool:
 
 async def labels(db: aiosqlite.Connection, scopes: list[str]) -> list[TaughtLabel]:
     marks = ",".join("?" * len(scopes))
-    async with db.execute(
+    rows = await db.execute_fetchall(
         f"SELECT l.scope, l.name, l.tags, count(e.id) FROM taught_labels l LEFT JOIN taught_examples e"
         f" ON e.scope = l.scope AND e.label = l.name WHERE l.scope IN ({marks})"
         " GROUP BY l.scope, l.name ORDER BY l.name, l.scope",
         scopes,
-    ) as cursor:
-        return [TaughtLabel(row[0], row[1], tuple(json.loads(row[2])), row[3]) async for row in cursor]
+    )
+    return [TaughtLabel(row[0], row[1], tuple(json.loads(row[2])), row[3]) for row in rows]
 
 
 async def taught_classes(db: aiosqlite.Connection, scope: str, backbone: str, dim: int) -> list[TaughtClass]:
     """Every label of `scope` with its examples made by `backbone` (labels without examples left out)."""
-    async with db.execute(
+    rows = await db.execute_fetchall(
         "SELECT l.name, l.tags, e.views, e.embedding FROM taught_labels l JOIN taught_examples e"
         " ON e.scope = l.scope AND e.label = l.name WHERE l.scope = ? AND e.backbone = ? ORDER BY l.name, e.id",
         (scope, backbone),
-    ) as cursor:
-        rows = await cursor.fetchall()
+    )
     grouped: dict[str, tuple[tuple[str, ...], list[np.ndarray]]] = {}
     for name, tags, views, blob in rows:
         examples = grouped.setdefault(name, (tuple(json.loads(tags)), []))[1]
@@ -96,5 +94,4 @@ async def taught_classes(db: aiosqlite.Connection, scope: str, backbone: str, di
 
 
 async def scopes(db: aiosqlite.Connection) -> list[str]:
-    async with db.execute("SELECT DISTINCT scope FROM taught_labels ORDER BY scope") as cursor:
-        return [row[0] async for row in cursor]
+    return [row[0] for row in await db.execute_fetchall("SELECT DISTINCT scope FROM taught_labels ORDER BY scope")]

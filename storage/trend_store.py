@@ -34,8 +34,7 @@ async def _pairs_for(db: aiosqlite.Connection, select: str, keys: list[str]) -> 
     """Run `select ... IN ({marks})` for `keys`, as a dict of the first column to the second."""
     if not keys:
         return {}
-    async with db.execute(select.format(marks=",".join("?" * len(keys))), keys) as cursor:
-        return {row[0]: row[1] async for row in cursor}
+    return {row[0]: row[1] for row in await db.execute_fetchall(select.format(marks=",".join("?" * len(keys))), keys)}
 
 
 async def media_counts(db: aiosqlite.Connection, tags: list[str]) -> dict[str, int]:
@@ -68,8 +67,8 @@ async def stale_counts(db: aiosqlite.Connection, tags: list[str], ttl: float, er
     if not tags:
         return []
     marks = ",".join("?" * len(tags))
-    async with db.execute(f"SELECT tag, fetched_at, error_at FROM hashtags WHERE tag IN ({marks})", tags) as cursor:
-        known = {row[0]: (row[1], row[2]) async for row in cursor}
+    rows = await db.execute_fetchall(f"SELECT tag, fetched_at, error_at FROM hashtags WHERE tag IN ({marks})", tags)
+    known = {row[0]: (row[1], row[2]) for row in rows}
     stamp = now()
     stale = []
     for tag in tags:
@@ -84,12 +83,12 @@ async def stale_counts(db: aiosqlite.Connection, tags: list[str], ttl: float, er
 async def expired_counts(db: aiosqlite.Connection, ttl: float, error_ttl: float, limit: int) -> list[str]:
     """Instagram counts older than `ttl`, oldest first, skipping tags that failed recently."""
     stamp = now()
-    async with db.execute(
+    rows = await db.execute_fetchall(
         "SELECT tag FROM hashtags WHERE source = 'instagram' AND fetched_at IS NOT NULL AND fetched_at < ?"
         " AND (error_at IS NULL OR error_at < ?) ORDER BY fetched_at LIMIT ?",
         (stamp - ttl, stamp - error_ttl, limit),
-    ) as cursor:
-        return [row[0] async for row in cursor]
+    )
+    return [row[0] for row in rows]
 
 
 async def search_results(db: aiosqlite.Connection, queries: list[str]) -> dict[str, list[str]]:
@@ -128,15 +127,15 @@ async def queue_queries(db: aiosqlite.Connection, queries: list[str]) -> None:
 async def due_queries(db: aiosqlite.Connection, ttl: float, error_ttl: float, limit: int) -> list[str]:
     """Queued labels first, then searches older than `ttl`; recent failures wait `error_ttl`."""
     stamp = now()
-    async with db.execute(
+    rows = await db.execute_fetchall(
         "SELECT query FROM pending_queries WHERE query NOT IN"
         " (SELECT query FROM searches WHERE error_at IS NOT NULL AND error_at > ?)"
         " UNION ALL SELECT query FROM searches WHERE (fetched_at IS NULL OR fetched_at < ?)"
         " AND (error_at IS NULL OR error_at < ?) AND query NOT IN (SELECT query FROM pending_queries)"
         " LIMIT ?",
         (stamp - error_ttl, stamp - ttl, stamp - error_ttl, limit),
-    ) as cursor:
-        return [row[0] async for row in cursor]
+    )
+    return [row[0] for row in rows]
 
 
 async def unqueue(db: aiosqlite.Connection, query: str) -> None:
@@ -144,10 +143,9 @@ async def unqueue(db: aiosqlite.Connection, query: str) -> None:
 
 
 async def health(db: aiosqlite.Connection) -> Health:
-    async with db.execute(
+    (row,) = await db.execute_fetchall(
         "SELECT last_success, last_failure, last_error, failures, pause_until FROM instagram_health WHERE id = 1"
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     return Health(*row)
 
 
