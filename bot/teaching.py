@@ -10,7 +10,6 @@ keeps the head it started with; the next photo sees the new one.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -85,7 +84,6 @@ class Teaching:
     def __post_init__(self) -> None:
         self.trained = load_trained_stats(self.model_dir)
         self.folded = load_taught(self.model_dir / TAUGHT_FILE)
-        self.backbone = json.loads((self.model_dir / "labels.json").read_text()).get("backbone", "mobilenetv2")
 
     @property
     def available(self) -> bool:
@@ -125,7 +123,7 @@ class Teaching:
         views = await asyncio.to_thread(decode_views, photo, self.max_image_pixels)
         predictions = await asyncio.gather(*(self.classifier.classify(view) for view in views))
         embeddings = np.stack([p.embedding for p in predictions])
-        count = await taught.add_example(self.db, scope, name, self.backbone, embeddings, user)
+        count = await taught.add_example(self.db, scope, name, self.classifier.backbone, embeddings, user)
         if count >= MIN_EXAMPLES:
             await self._refit(scope)
         return count
@@ -179,10 +177,9 @@ class Teaching:
             )
 
     async def _classes(self, scope: str) -> list[TaughtClass]:
-        dim = self.trained.means.shape[1]
-        classes = self.folded + await taught.taught_classes(self.db, GLOBAL, self.backbone, dim)
+        classes = self.folded + await taught.taught_classes(self.db, GLOBAL, self.classifier.backbone)
         if scope != GLOBAL:
-            classes += await taught.taught_classes(self.db, scope, self.backbone, dim)
+            classes += await taught.taught_classes(self.db, scope, self.classifier.backbone)
         return classes
 
     async def _refit(self, scope: str) -> None:

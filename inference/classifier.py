@@ -56,6 +56,11 @@ class Prediction:
     embedding: np.ndarray = field(repr=False, compare=False)
 
 
+def model_backbone(model_dir: Path) -> str:
+    """Which backbone made the model's embeddings (stored examples are only comparable within one)."""
+    return json.loads((model_dir / "labels.json").read_text()).get("backbone", "mobilenetv2")
+
+
 def load_imagenet_labels(path: Path = IMAGENET_LABELS) -> list[str]:
     """Short ImageNet class names; line k+1 of the file is Keras class k ("tench, Tinca tinca" → "tench")."""
     lines = path.read_text().splitlines()
@@ -77,6 +82,7 @@ class Classifier:
         meta = json.loads((model_dir / "labels.json").read_text())
         self.classes: list[str] = meta["classes"]
         self.version: str = meta["version"]
+        self.backbone = model_backbone(model_dir)
         self.imagenet_classes = load_imagenet_labels()
         self.confidence = confidence
         self.top_k = top_k

@@ -59,6 +59,7 @@ def write_model_card(metrics: dict, out: Path, evaluations: dict[str, Scores] | 
     classes = metrics["classes"]
     validation = Scores(**metrics["validation"])
     held_out = metrics.get("held_out", True)
+    taught = metrics.get("taught_classes", [])
     lines = [
         f"# Model card: {metrics['version']}",
         "",
@@ -70,6 +71,11 @@ def write_model_card(metrics: dict, out: Path, evaluations: dict[str, Scores] | 
         + (f"{validation.count} held out for validation" if held_out else "none held out")
         + f" (seed {metrics['seed']}, {metrics['epochs_run']} epochs)",
         f"- Command: `{metrics['command']}`",
+        *(
+            [f"- Taught classes folded in (recognised from their stored examples): {', '.join(taught)}"]
+            if taught
+            else []
+        ),
         "- Outputs: custom-class softmax, the original ImageNet 1000-class softmax, the pooled embedding",
         "- Input: 224×224 RGB, 0–255; preprocessing is inside the model",
         "",

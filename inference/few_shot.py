@@ -121,7 +121,10 @@ class TaughtClass:
 
 @dataclass(frozen=True)
 class FewShotHead:
-    """Fitted shrinkage LDA over the trained classes' statistics and the taught classes."""
+    """Fitted shrinkage LDA over the trained classes' statistics and the taught classes.
+
+    Its size is the precision matrix, 1280² float32 = 6.5 MB, one per scope with taught classes.
+    """
 
     names: tuple[str, ...]
     taught: tuple[TaughtClass | None, ...]
@@ -145,7 +148,7 @@ class FewShotHead:
         taught = self.taught[best]
         if taught is None:
             return None
-        offset = embedding - self.means[best]
+        offset = (embedding - self.means[best]).astype(np.float32)
         if offset @ self.precision @ offset > RADIUS * self.spread:
             return None
         posterior = np.exp(scores - scores[best])
@@ -178,7 +181,7 @@ def fit_head(trained: ClassStats, taught: list[TaughtClass]) -> FewShotHead:
         names=trained.names + tuple(t.name for t in ready),
         taught=(None,) * len(trained.names) + tuple(ready),
         means=stats.means,
-        precision=precision,
+        precision=precision.astype(np.float32),
         weights=weights,
         bias=bias,
         spread=spread,
@@ -196,7 +199,7 @@ def resemblance(head: FewShotHead, examples: np.ndarray) -> tuple[str, float] | 
     first_views = examples[:, 0].astype(np.float64)
     nearest = head.nearest(first_views)
     offsets = first_views - head.means[nearest]
-    close = np.einsum("nd,de,ne->n", offsets, head.precision, offsets) <= RADIUS * head.spread
+    close = ((offsets @ head.precision) * offsets).sum(axis=1) <= RADIUS * head.spread
     counts = np.bincount(nearest[close], minlength=len(head.names))
     best = int(counts.argmax())
     share = counts[best] / len(examples)

@@ -3,8 +3,9 @@
     python -m inference.train --data ../shared/data/flowers/train --out runs/flowers
 
 Writes into --out: model.keras (the serving graph, for evaluation), model.tflite
-(what the bot loads), labels.json, metrics.json, confusion.png, training.png
-and MODEL_CARD.md. Everything the bot needs is in that one folder, so a
+(what the bot loads), labels.json, class_stats.npz (what lets the bot learn new
+classes next to these), metrics.json, confusion.png, training.png and
+MODEL_CARD.md; with --taught also taught.npz. Everything the bot needs is in that one folder, so a
 model is swapped by swapping the folder.
 """
 
@@ -43,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--taught", type=Path, help="fold classes taught in the chat (deploy/export_taught.py's file) into the model"
+    )
+    parser.add_argument(
         "--random-weights", action="store_true", help="random backbone (for tests only: the model will be useless)"
     )
     return parser.parse_args(argv)
@@ -67,6 +71,7 @@ def train(args: argparse.Namespace) -> dict:
 
     from inference.dataset import load_photo_set
     from inference.export import export_model
+    from inference.few_shot import load_taught, write_model_stats
     from inference.model import BACKBONES, build_model, resolve_weights, weights_sha256
     from inference.report import plot_confusion, plot_history, score
 
@@ -162,9 +167,15 @@ def train(args: argparse.Namespace) -> dict:
         "fine_tune_blocks": args.fine_tune,
         "seed": args.seed,
         "epochs_run": len(history.get("loss", [])),
+        "taught_classes": [t.name for t in load_taught(args.taught)] if args.taught else [],
         "history": history,
     }
     export_model(server, photos.classes, metrics, args.out)
+    print("computing class statistics for classes taught later")
+    trained_photos = {
+        name: [photos.paths[i] for i in train_idx if y[i] == index] for index, name in enumerate(photos.classes)
+    }
+    write_model_stats(args.out, trained_photos, args.taught)
     return metrics
 
 

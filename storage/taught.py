@@ -79,7 +79,7 @@ async def labels(db: aiosqlite.Connection, scopes: list[str]) -> list[TaughtLabe
     return [TaughtLabel(row[0], row[1], tuple(json.loads(row[2])), row[3]) for row in rows]
 
 
-async def taught_classes(db: aiosqlite.Connection, scope: str, backbone: str, dim: int) -> list[TaughtClass]:
+async def taught_classes(db: aiosqlite.Connection, scope: str, backbone: str) -> list[TaughtClass]:
     """Every label of `scope` with its examples made by `backbone` (labels without examples left out)."""
     rows = await db.execute_fetchall(
         "SELECT l.name, l.tags, e.views, e.embedding FROM taught_labels l JOIN taught_examples e"
@@ -89,7 +89,7 @@ async def taught_classes(db: aiosqlite.Connection, scope: str, backbone: str, di
     grouped: dict[str, tuple[tuple[str, ...], list[np.ndarray]]] = {}
     for name, tags, views, blob in rows:
         examples = grouped.setdefault(name, (tuple(json.loads(tags)), []))[1]
-        examples.append(np.frombuffer(blob, dtype=np.float16).reshape(views, dim).astype(np.float32))
+        examples.append(np.frombuffer(blob, dtype=np.float16).reshape(views, -1).astype(np.float32))
     return [TaughtClass(name, np.stack(examples), tags) for name, (tags, examples) in grouped.items()]
 
 

@@ -10,15 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from deploy import backup as backup_tool
-from storage import request_log
+from deploy import export_taught
+from inference.few_shot import load_taught
+from storage import request_log, taught
 from storage.database import open_database
 
 ROOT = Path(__file__).parent.parent
 SCRIPTS = sorted((ROOT / "deploy").glob("*.sh"))
-MODULES = ["deploy.backup", "deploy.discord_sync", "deploy.telegram_webhook"]
+MODULES = ["deploy.backup", "deploy.discord_sync", "deploy.export_taught", "deploy.telegram_webhook"]
 
 
 async def test_backup_while_writing_restores_to_a_consistent_database(tmp_path: Path) -> None:
@@ -122,3 +125,27 @@ def test_end_to_end_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert figures["discord"]["followed_up"] == 2
     assert figures["imports_tensorflow"] is False
     assert figures["storage"]["lost"] == 0
+
+
+def test_export_taught_writes_one_scope_for_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bot.sqlite3"
+
+    async def teach() -> None:
+        db = await open_database(path)
+        for scope, name in (("global", "blue ceramic mug"), ("discord:7", "red teapot")):
+            await taught.save_label(db, scope, name, ["mug"], "42")
+            for k in range(3):
+                await taught.add_example(db, scope, name, "mobilenetv2", np.full((12, 1280), k, np.float32), "42")
+        await db.close()
+
+    asyncio.run(teach())
+    monkeypatch.setenv("DATABASE_PATH", str(path))
+    assert export_taught.main(["--out", str(tmp_path / "taught.npz")]) == 0
+    assert "blue ceramic mug: 3 photos" in capsys.readouterr().out
+    (mug,) = load_taught(tmp_path / "taught.npz")
+    assert mug.name == "blue ceramic mug" and mug.tags == ("mug",) and mug.examples.shape == (3, 12, 1280)
+    assert [e[0, 0] for e in mug.examples] == [0, 1, 2]
+    assert export_taught.main(["--out", str(tmp_path / "server.npz"), "--scope", "discord:7"]) == 0
+    assert [t.name for t in load_taught(tmp_path / "server.npz")] == ["red teapot"]

@@ -12,6 +12,7 @@ from PIL import Image
 from inference import train
 from inference.classifier import Classifier
 from inference.dataset import load_photo_set
+from inference.few_shot import STATS_FILE, TAUGHT_FILE, ClassStats, TaughtClass, load_taught, save_taught
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 
@@ -32,8 +33,13 @@ def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained(tiny_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("model")
+    taught = tmp_path_factory.mktemp("taught") / "taught.npz"
+    examples = np.random.default_rng(0).normal(size=(5, 12, 1280)).astype(np.float32)
+    save_taught(taught, [TaughtClass("blue ceramic mug", examples, ("mug",))])
     code = train.main(
         [
+            "--taught",
+            str(taught),
             "--data",
             str(tiny_set),
             "--out",
@@ -75,6 +81,17 @@ def test_training_writes_every_artefact(trained: Path) -> None:
     assert metrics["epochs_run"] == 3
     card = (trained / "MODEL_CARD.md").read_text()
     assert "blue, green, red" in card and "python -m inference.train" in card
+    assert "Taught classes folded in (recognised from their stored examples): blue ceramic mug" in card
+
+
+def test_class_statistics_and_taught_classes_ship_with_the_model(trained: Path) -> None:
+    stats = ClassStats.load(trained / STATS_FILE)
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert stats.names == ("blue", "green", "red")
+    assert stats.photos.sum() == metrics["train_count"] and stats.rows == 12 * metrics["train_count"]
+    assert stats.means.shape == (3, 1280) and np.isfinite(stats.scatter).all()
+    (folded,) = load_taught(trained / TAUGHT_FILE)
+    assert folded.name == "blue ceramic mug" and folded.examples.shape == (5, 12, 1280) and folded.tags == ("mug",)
 
 
 def test_keras_and_litert_outputs_agree(trained: Path, tiny_set: Path) -> None:
