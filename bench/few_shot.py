@@ -43,6 +43,7 @@ from inference.decode import decode_views
 from inference.few_shot import ClassStats, TaughtClass, fit_head
 
 FLOWERS = FLOWERS_DEV.parent
+METHODS = ("shipped", "softmax", "cosine")
 
 
 def embed_set(classifier: Classifier, root: Path, views: int) -> tuple[np.ndarray, np.ndarray, list[Path]]:
@@ -124,13 +125,13 @@ def teach_and_predict(
     return predicted, time.perf_counter() - started
 
 
-def quality(classifier: Classifier, shots_list: list[int], draws: int) -> dict:
-    train, labels, _ = embed_set(classifier, FLOWERS / "train", views=12)
+def quality(classifier: Classifier, shots_list: list[int], draws: int, methods: list[str], views: int = 12) -> dict:
+    train, labels, _ = embed_set(classifier, FLOWERS / "train", views=max(views, 2))
     dev_views, dev_labels, _ = embed_set(classifier, FLOWERS / "dev", views=1)
     dev = dev_views[:, 0]
     results: dict[str, dict] = {}
     for shots in shots_list:
-        for method in ("shipped", "softmax", "cosine"):
+        for method in methods:
             recalls, losses, seconds, per_class = [], [], [], {}
             for new in range(labels.max() + 1):
                 old = np.flatnonzero(labels != new)
@@ -210,10 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--shots", type=int, nargs="+", default=[10, 30])
     parser.add_argument("--draws", type=int, default=3)
-    parser.add_argument("--bot-photos", type=int, default=10, help="photos taught in the in-bot measurement")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--views", type=int, default=12, help="views per photo, trained and taught (the bot uses 12)")
+    parser.add_argument("--bot-photos", type=int, default=10, help="photos taught in the in-bot measurement (0: skip)")
     args = parser.parse_args(argv)
-    results = quality(Classifier(args.model), args.shots, args.draws)
-    results["in the bot"] = asyncio.run(in_the_bot(args.model, args.bot_photos))
+    results = quality(Classifier(args.model), args.shots, args.draws, args.methods, args.views)
+    if args.bot_photos:
+        results["in the bot"] = asyncio.run(in_the_bot(args.model, args.bot_photos))
     print(json.dumps(results, indent=2))
     return 0
 

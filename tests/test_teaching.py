@@ -56,13 +56,18 @@ def test_stats_add_up_to_one_fit_over_all_examples() -> None:
 
 def test_head_prefers_the_nearest_class_and_rejects_far_photos() -> None:
     rng = np.random.default_rng(1)
-    trained = ClassStats.from_examples({name: rng.normal(size=(20, 2, 16)) + 4 * i for i, name in enumerate("ab")})
-    taught_class = TaughtClass("c", rng.normal(size=(5, 2, 16)) - 4, ("c_tag",))
-    head = fit_head(trained, [taught_class, TaughtClass("too few", rng.normal(size=(2, 2, 16)) + 9)])
+    axes = 6 * np.eye(16)
+
+    def around(axis: int, photos: int) -> np.ndarray:
+        return rng.normal(size=(photos, 2, 16)) + axes[axis]
+
+    trained = ClassStats.from_examples({"a": around(0, 20), "b": around(1, 20)})
+    taught_class = TaughtClass("c", around(2, 5), ("c_tag",))
+    head = fit_head(trained, [taught_class, TaughtClass("too few", around(3, 2))])
     assert head.names == ("a", "b", "c"), "a class under MIN_EXAMPLES is not used yet"
-    assert head.match(np.full(16, -4.0))[0] is taught_class
-    assert head.match(np.full(16, 4.0)) is None, "nearest to a trained class: the trained head answers"
-    assert head.match(np.full(16, -40.0)) is None, "far from everything: not the taught class either"
+    assert head.match(axes[2])[0] is taught_class
+    assert head.match(axes[0]) is None, "nearest to a trained class: the trained head answers"
+    assert head.match(axes[5]) is None, "far from everything: not the taught class either"
 
 
 def test_taught_file_round_trip(tmp_path: Path) -> None:
