@@ -30,3 +30,4 @@ evaluate: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.e2e
+	$(BIN)/python -m bench.few_shot

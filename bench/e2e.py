@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from bench.serving import FLOWERS_DEV
+from bot.config import Config
 from inference.classifier import DEFAULT_MODEL_DIR, Classifier
 from inference.decode import decode_image
 from storage import trend_store
@@ -224,6 +225,7 @@ async def run(args: argparse.Namespace) -> dict:
             DISCORD_API_BASE_URL=discord_fake.api_url,
             DISCORD_SHARDED="1",
             TELEGRAM_MAX_MESSAGES_PER_SECOND=str(args.telegram_rate),
+            TELEGRAM_CONCURRENT_UPDATES=str(args.concurrency),
         )
         started = time.monotonic()
         bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=folder, env=env)
@@ -268,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=40, help="distinct photos to send")
     parser.add_argument(
         "--telegram-rate", type=float, default=30.0, help="the bot's Bot API send limit (Telegram allows ~30/s)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=Config.telegram_concurrency,
+        help="TELEGRAM_CONCURRENT_UPDATES for the bot (256 is python-telegram-bot's 'unbounded')",
     )
     args = parser.parse_args(argv)
     print(json.dumps(asyncio.run(run(args)), indent=2))

@@ -42,6 +42,7 @@ class Config:
     telegram_file_base_url: str = _env("TELEGRAM_FILE_BASE_URL", "https://api.telegram.org/file/bot")
     telegram_max_rate: float = _env("TELEGRAM_MAX_MESSAGES_PER_SECOND", 30.0)
     typing_delay: float = _env("TYPING_DELAY_SECONDS", 0.5)
+    telegram_concurrency: int = _env("TELEGRAM_CONCURRENT_UPDATES", 32)
     discord_token: str = _secret("DISCORD_BOT_TOKEN")
     discord_sharded: bool = _env("DISCORD_SHARDED", False)
     discord_api_base_url: str = _env("DISCORD_API_BASE_URL", "https://discord.com/api/v10")
@@ -146,6 +147,7 @@ def _check(config: Config) -> None:
         (config.retention_days > 0, "REQUEST_RETENTION_DAYS must be > 0"),
         (config.telegram_max_rate > 0, "TELEGRAM_MAX_MESSAGES_PER_SECOND must be > 0"),
         (config.typing_delay >= 0, "TYPING_DELAY_SECONDS must be >= 0"),
+        (1 <= config.telegram_concurrency <= 256, "TELEGRAM_CONCURRENT_UPDATES must be 1..256"),
     ]
     for ok, message in checks:
         if not ok:

@@ -489,7 +489,9 @@ def build_application(config: Config, pipeline: Pipeline) -> Application:
         .base_url(config.telegram_api_base_url)
         .base_file_url(config.telegram_file_base_url)
         .rate_limiter(AIORateLimiter(overall_max_rate=config.telegram_max_rate, max_retries=3))
-        .concurrent_updates(True)
+        # Bounded: with every update of a getUpdates batch in flight at once, 100 photos competed for
+        # one event loop and each took seconds; bounded, they wait in order and the loop does less.
+        .concurrent_updates(config.telegram_concurrency)
         .post_init(register_commands)
         .build()
     )

@@ -39,6 +39,7 @@ def run_bot(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> 
         ({"MODEL_DIR": "/nonexistent"}, "MODEL_DIR"),
         ({"TELEGRAM_WEBHOOK_URL": "http://plain.example"}, "TELEGRAM_WEBHOOK_URL"),
         ({"CONFIDENCE_THRESHOLD": "2"}, "CONFIDENCE_THRESHOLD"),
+        ({"TELEGRAM_CONCURRENT_UPDATES": "0"}, "TELEGRAM_CONCURRENT_UPDATES"),
     ],
 )
 def test_invalid_values_name_the_variable(env: dict[str, str], variable: str) -> None:
