@@ -124,6 +124,7 @@ class Teaching:
         predictions = await asyncio.gather(*(self.classifier.classify(view) for view in views))
         embeddings = np.stack([p.embedding for p in predictions])
         count = await taught.add_example(self.db, scope, name, self.classifier.backbone, embeddings, user)
+        log.info("taught scope=%s label=%r examples=%d by=%s", scope, name, count, user)
         if count >= MIN_EXAMPLES:
             await self._refit(scope)
         return count
@@ -150,6 +151,7 @@ class Teaching:
         self._require()
         if not await taught.forget(self.db, scope, name):
             return False
+        log.info("forgot scope=%s label=%r", scope, name)
         await self._refit(scope)
         return True
 
