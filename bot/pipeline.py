@@ -54,7 +54,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self.trends = TrendCache(self.db, self.catalogue)
-        self.teaching = Teaching(self.db, self.classifier, self.classifier.model_dir, self.max_image_pixels)
+        self.teaching = Teaching(self.db, self.classifier, self.max_image_pixels)
         self._starter_blocklist = load_starter_blocklist()
 
     async def answer(

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiosqlite
 import numpy as np
@@ -76,14 +75,13 @@ class Teaching:
 
     db: aiosqlite.Connection
     classifier: Classifier
-    model_dir: Path
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     _heads: dict[str, FewShotHead] = field(default_factory=dict)
     _refitting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        self.trained = load_trained_stats(self.model_dir)
-        self.folded = load_taught(self.model_dir / TAUGHT_FILE)
+        self.trained = load_trained_stats(self.classifier.model_dir)
+        self.folded = load_taught(self.classifier.model_dir / TAUGHT_FILE)
 
     @property
     def available(self) -> bool:
@@ -131,12 +129,13 @@ class Teaching:
 
     async def review(self, scope: str, name: str) -> tuple[int, list[str]]:
         """The label's example count and what the admin should know about it (too few, looks like another)."""
-        classes = await self._classes(scope)
-        mine = next((c for c in classes if c.name == name), None)
+        self._require()
+        shared, own = await self._classes(scope)
+        mine = next((c for c in own if c.name == name), None)
         count = len(mine.examples) if mine else 0
         if count < MIN_EXAMPLES:
             return count, [f"“{name}” needs at least {MIN_EXAMPLES} photos before I use it; send more."]
-        others = [c for c in classes if c is not mine]
+        others = shared + [c for c in own if c is not mine]
         head = await asyncio.to_thread(fit_head, self.trained, others)
         similar = resemblance(head, mine.examples)
         if similar is None:
@@ -178,15 +177,17 @@ class Teaching:
                 "Run `python -m inference.few_shot --data <training photos>` once for it."
             )
 
-    async def _classes(self, scope: str) -> list[TaughtClass]:
-        classes = self.folded + await taught.taught_classes(self.db, GLOBAL, self.classifier.backbone)
-        if scope != GLOBAL:
-            classes += await taught.taught_classes(self.db, scope, self.classifier.backbone)
-        return classes
+    async def _classes(self, scope: str) -> tuple[list[TaughtClass], list[TaughtClass]]:
+        """(classes that also apply here: shipped with the model, and global ones; the scope's own)."""
+        backbone = self.classifier.backbone
+        own = await taught.taught_classes(self.db, scope, backbone)
+        shared = self.folded + (await taught.taught_classes(self.db, GLOBAL, backbone) if scope != GLOBAL else [])
+        return shared, own
 
     async def _refit(self, scope: str) -> None:
         """Refit the scope's head (all heads when a global class changed) off the event loop."""
         async with self._refitting:
             targets = list(dict.fromkeys([scope, *self._heads])) if scope == GLOBAL else [scope]
             for target in targets:
-                self._heads[target] = await asyncio.to_thread(fit_head, self.trained, await self._classes(target))
+                shared, own = await self._classes(target)
+                self._heads[target] = await asyncio.to_thread(fit_head, self.trained, shared + own)

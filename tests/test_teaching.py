@@ -17,6 +17,7 @@ from inference.few_shot import ClassStats, TaughtClass, fit_head, load_taught, s
 from storage import taught
 from storage.database import open_database
 from tests.conftest import tablecloth
+from trends.catalogue import Catalogue
 
 LABEL = parse_learn("checked tablecloth #picnic #gingham")
 
@@ -115,7 +116,7 @@ async def test_examples_survive_a_restart_and_forget_removes_them(tmp_path: Path
         await teach(pipeline)
         await db.close()
         db = await open_database(tmp_path / "bot.sqlite3")
-        restarted = Teaching(db, classifier, DEFAULT_MODEL_DIR)
+        restarted = Teaching(db, classifier)
         await restarted.load()
         probe = await classifier.classify(decode_image(tablecloth(100)))
         assert restarted.apply(probe, GLOBAL).custom[0].name == LABEL.name
@@ -163,3 +164,31 @@ async def test_at_most_thirty_examples_per_label(pipeline: Pipeline) -> None:
         await taught.add_example(pipeline.db, GLOBAL, LABEL.name, "mobilenetv2", embeddings, "42")
     with pytest.raises(TeachingError, match="already has 30"):
         await pipeline.teaching.add(GLOBAL, LABEL.name, tablecloth(0), "42")
+
+
+async def test_a_server_label_named_like_a_global_one_is_its_own(pipeline: Pipeline) -> None:
+    await teach(pipeline)
+    warnings = await pipeline.teaching.start("discord:1", LABEL, "7")
+    assert "already taught “checked tablecloth” for everyone" in warnings[0]
+    assert (await pipeline.teaching.review("discord:1", LABEL.name))[0] == 0
+    assert (await pipeline.teaching.review(GLOBAL, LABEL.name))[0] == 5
+
+
+async def test_a_model_without_class_statistics_answers_but_cannot_learn(tmp_path: Path, flower_photos) -> None:
+    for name in ("model.tflite", "labels.json"):
+        (tmp_path / name).symlink_to(DEFAULT_MODEL_DIR / name)
+    classifier = Classifier(tmp_path)
+    db = await open_database(":memory:")
+    try:
+        pipeline = Pipeline(classifier, db, Catalogue())
+        await pipeline.teaching.load()
+        assert not pipeline.teaching.available
+        name, photo = next(iter(flower_photos.items()))
+        assert (await pipeline.answer(photo, "test", "1", "1")).prediction.custom[0].name == name
+        for attempt in (pipeline.teaching.start(GLOBAL, LABEL, "42"), pipeline.teaching.review(GLOBAL, LABEL.name)):
+            with pytest.raises(TeachingError, match="without class statistics"):
+                await attempt
+        assert "No taught classes yet." in await pipeline.teaching.describe(GLOBAL)
+    finally:
+        await classifier.aclose()
+        await db.close()
