@@ -24,7 +24,8 @@ from bot.pipeline import Pipeline
 from bot.render import count_lines, subject_line, tier_summary
 from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
-from storage import request_log, trend_store
+from inference.few_shot import STATS_FILE
+from storage import request_log, taught, trend_store
 from storage.database import SchemaTooNew, open_database
 from trends.catalogue import Catalogue
 from trends.instagram import InstagramClient
@@ -87,9 +88,12 @@ async def check(config: Config) -> int:
             await db.execute("BEGIN IMMEDIATE")
             await db.execute("ROLLBACK")
             health = await trend_store.health(db)
+            taught_labels = await taught.labels(db, await taught.scopes(db))
         finally:
             await db.close()
         print(f"database: ok ({config.database_path}, writable)")
+        learning = "on" if (config.model_dir / STATS_FILE).is_file() else f"off (no {STATS_FILE} in MODEL_DIR)"
+        print(f"teaching: {learning}; {len(taught_labels)} taught label(s)")
         if not config.instagram_session_file:
             print("instagram: no session configured (catalogue only)")
         elif not config.instagram_session_file.is_file():

@@ -157,6 +157,7 @@ def test_health_check_reports_model_database_and_instagram(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert "model: ok" in result.stdout and "database: ok" in result.stdout
     assert "instagram: no session configured" in result.stdout
+    assert "teaching: on; 0 taught label(s)" in result.stdout
     missing = run_bot(
         "--check",
         env={"DATABASE_PATH": str(tmp_path / "db.sqlite3"), "INSTAGRAM_SESSION_FILE": str(tmp_path / "nope")},
