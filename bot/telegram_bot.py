@@ -41,6 +41,7 @@ from bot.config import Config
 from bot.pipeline import Answer, Pipeline
 from bot.render import count_lines, subject_line, tier_summary
 from bot.teaching import GLOBAL, TeachingError, parse_learn
+from bot.telegram_http import AiohttpTransport
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.few_shot import MIN_EXAMPLES
 from storage import request_log, settings, trend_store
@@ -488,6 +489,8 @@ def build_application(config: Config, pipeline: Pipeline) -> Application:
         .token(config.telegram_token)
         .base_url(config.telegram_api_base_url)
         .base_file_url(config.telegram_file_base_url)
+        .request(AiohttpTransport(pool_size=256))
+        .get_updates_request(AiohttpTransport(pool_size=1))
         .rate_limiter(AIORateLimiter(overall_max_rate=config.telegram_max_rate, max_retries=3))
         # Bounded: with every update of a getUpdates batch in flight at once, 100 photos competed for
         # one event loop and each took seconds; bounded, they wait in order and the loop does less.
