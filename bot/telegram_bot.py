@@ -369,7 +369,13 @@ class TelegramBot:
         await message.reply_text(
             "\n".join(
                 [
-                    f"Teaching “{command.name}”. Send me 5–30 photos of it in this chat (albums work), then /done.",
+                    f"Teaching “{command.name}”. Send me 5–30 photos of it in this chat (albums work), then /done."
+                    + (
+                        ""
+                        if message.chat.type == ChatType.PRIVATE
+                        else " In a group Telegram only shows me photos that mention me: add @"
+                        f"{context.bot.username} to each caption, or teach me in a private chat."
+                    ),
                     f"Its own hashtags: {tags}.",
                     "I keep only what the model computes from each photo, never the photo.",
                     *warnings,

@@ -319,3 +319,11 @@ async def test_done_without_a_lesson_and_too_few_photos(app, fake: FakeTelegram)
     await reply(fake, 42, 4)
     await fake.push(fake.command_message(42, "/done"))
     assert "needs at least 5 photos" in (await reply(fake, 42, 5))[4]["text"]
+
+
+async def test_learn_in_a_group_explains_how_photos_reach_the_bot(app, fake: FakeTelegram) -> None:
+    await fake.push(fake.command_message(42, "/learn mug", chat_id=-500, chat_type="group"))
+    text = (await reply(fake, -500))[0]["text"]
+    assert f"add @{app.bot.username} to each caption, or teach me in a private chat" in text
+    await fake.push(fake.photo_message(42, tablecloth(0), chat_id=-500, chat_type="group"))
+    assert "“mug”: 1 photo" in (await reply(fake, -500, 2))[1]["text"], "the admin's lesson photos need no mention"
