@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.serving [--model models/flowers] [--photos DIR] [--runs 50]
 
-Measures per-image latency (median, p95) and images/s at batch 1 and batched,
+Measures per-image latency (median, p95) and images/s at batch 1, batched,
+and as the bot uses it (16 concurrent callers of `Classifier.classify`),
 the decode step for a 12-MP and a Telegram-size JPEG (plain Pillow vs our
 loader), and for each runtime a fresh process's start-up time to its first
 prediction and peak RSS. Prints a Markdown table for docs/benchmarks.md.
@@ -11,6 +12,7 @@ prediction and peak RSS. Prints a Markdown table for docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import statistics
@@ -59,6 +61,33 @@ def summary(samples: list[float], per: int = 1) -> dict[str, float]:
         "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))],
         "images_per_s": 1000 / statistics.median(ms),
     }
+
+
+def concurrent_callers(classifier: Classifier, images: np.ndarray, callers: int, per_caller: int) -> dict[str, float]:
+    """What the bot's callers see: `callers` tasks each awaiting `classify` in turn (micro-batched)."""
+
+    async def run() -> tuple[list[float], float, int]:
+        latencies: list[float] = []
+
+        async def caller(offset: int) -> None:
+            for i in range(per_caller):
+                start = time.perf_counter()
+                await classifier.classify(images[(offset + i) % len(images)])
+                latencies.append(time.perf_counter() - start)
+
+        await classifier.classify(images[0])
+        batches_before = classifier.batches_run
+        start = time.perf_counter()
+        await asyncio.gather(*(caller(k) for k in range(callers)))
+        wall = time.perf_counter() - start
+        await classifier.aclose()
+        return latencies, wall, classifier.batches_run - batches_before
+
+    latencies, wall, batches = asyncio.run(run())
+    figures = summary(latencies)
+    figures["images_per_s"] = len(latencies) / wall
+    figures["mean_batch"] = len(latencies) / batches
+    return figures
 
 
 def sample_images(photos: Path | None, count: int) -> np.ndarray:
@@ -119,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         "litert batch 1": summary(timed(lambda: classifier.run(one), args.runs)),
         f"litert batch {args.batch}": summary(timed(lambda: classifier.run(batch), args.runs // 4), args.batch),
     }
+    results["litert classify, 16 concurrent callers"] = concurrent_callers(
+        Classifier(args.model), images, callers=16, per_caller=max(args.runs // 4, 2)
+    )
     if not args.skip_keras:
         import keras
 

@@ -112,6 +112,7 @@ def test_serving_benchmark_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert serving.main(["--runs", "4", "--batch", "2", "--skip-keras", "--photos", str(tmp_path)]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["startup"]["litert"]["imports_tensorflow"] is False
+    assert figures["litert classify, 16 concurrent callers"]["mean_batch"] >= 1
     assert set(figures["decode"]) == {"12MP 4032x3024", "Telegram 1280x960"}
 
 
