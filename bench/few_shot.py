@@ -38,7 +38,7 @@ import numpy as np
 
 from bench.serving import FLOWERS_DEV
 from inference.classifier import DEFAULT_MODEL_DIR, Classifier
-from inference.dataset import IMAGE_SUFFIXES, list_classes
+from inference.dataset import list_classes, list_photos
 from inference.decode import decode_views
 from inference.few_shot import ClassStats, TaughtClass, fit_head
 
@@ -49,8 +49,8 @@ METHODS = ("shipped", "softmax", "cosine")
 def embed_set(classifier: Classifier, root: Path, views: int) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     """photos×views×dim embeddings, labels and paths of a folder-per-class set."""
     embedded, labels, paths = [], [], []
-    for index, name in enumerate(list_classes(root)):
-        for path in sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    for index, paths_of_class in enumerate(list_photos(root).values()):
+        for path in paths_of_class:
             embedded.append(classifier.run(decode_views(path.read_bytes())[:views])[2])
             labels.append(index)
             paths.append(path)

@@ -37,13 +37,21 @@ def list_classes(root: Path) -> list[str]:
     return classes
 
 
+def list_photos(root: Path, classes: list[str] | None = None) -> dict[str, list[Path]]:
+    """Image files per class under `root/<class>/`, sorted; a missing class folder has none."""
+    photos = {}
+    for name in classes or list_classes(root):
+        folder = root / name
+        files = folder.iterdir() if folder.is_dir() else ()
+        photos[name] = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
+    return photos
+
+
 def load_photo_set(root: Path, classes: list[str] | None = None) -> PhotoSet:
     """Decode every photo under `root/<class>/`; unreadable files are skipped and reported."""
-    classes = classes or list_classes(root)
+    photos = list_photos(root, classes)
     images, labels, paths, skipped = [], [], [], []
-    for index, name in enumerate(classes):
-        folder = root / name
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    for index, files in enumerate(photos.values()):
         for path in files:
             try:
                 images.append(decode_image(path.read_bytes()))
@@ -54,4 +62,4 @@ def load_photo_set(root: Path, classes: list[str] | None = None) -> PhotoSet:
             paths.append(path)
     if not images:
         raise ValueError(f"No readable photos under {root}")
-    return PhotoSet(np.stack(images), np.asarray(labels, dtype=np.int64), classes, paths, skipped)
+    return PhotoSet(np.stack(images), np.asarray(labels, dtype=np.int64), list(photos), paths, skipped)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.classifier import DEFAULT_MODEL_DIR, Classifier, Label, Prediction
-from inference.dataset import IMAGE_SUFFIXES
+from inference.dataset import list_photos
 from inference.decode import ImageRejected, decode_views
 
 STATS_FILE = "class_stats.npz"
@@ -274,10 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--taught", type=Path, help="fold this taught-classes export into the model")
     args = parser.parse_args(argv)
     classifier = Classifier(args.model)
-    photos = {
-        name: sorted(p for p in (args.data / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        for name in classifier.classes
-    }
+    photos = list_photos(args.data, classifier.classes)
     stats = write_model_stats(args.model, photos, args.taught)
     print(
         json.dumps({"classes": list(stats.names), "photos": stats.photos.tolist(), "out": str(args.model / STATS_FILE)})
