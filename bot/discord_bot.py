@@ -188,12 +188,13 @@ class HashtagCommands:
                 lines.append(f"Not added: {problem}")
                 continue
             try:
-                await teaching.add(scope, command.name, await photo.read(), user)
+                await teaching.add(scope, command.name, await photo.read(), user, refit=False)
             except ImageRejected as error:
                 lines.append(f"Not added: “{photo.filename}”: {error.message}")
             except TeachingError as error:
                 lines.append(str(error))
                 break
+        await teaching.refit(scope)
         count, advice = await teaching.review(scope, command.name)
         lines.insert(0, f"“{command.name}” has {count} photo{'s' * (count != 1)}.")
         if count >= MIN_EXAMPLES:

@@ -92,7 +92,7 @@ class Teaching:
         """Fit the heads of every scope that has taught classes (at start)."""
         if self.available:
             for scope in dict.fromkeys([GLOBAL, *await taught.scopes(self.db)]):
-                await self._refit(scope)
+                await self.refit(scope)
 
     def apply(self, prediction: Prediction, scope: str) -> Prediction:
         """Let a taught class of `scope` (or a global one) claim the photo."""
@@ -113,8 +113,12 @@ class Teaching:
         await taught.save_label(self.db, scope, command.name, list(command.tags), user)
         return warnings
 
-    async def add(self, scope: str, name: str, photo: bytes, user: str) -> int:
-        """Store one photo's embeddings and refit; returns the label's example count. Raises ImageRejected."""
+    async def add(self, scope: str, name: str, photo: bytes, user: str, refit: bool = True) -> int:
+        """Store one photo's embeddings; returns the label's example count. Raises ImageRejected.
+
+        The head is refitted at once unless `refit` is False: a command adding several photos
+        calls `refit` once after the last, instead of once per photo.
+        """
         self._require()
         if await taught.example_count(self.db, scope, name) >= MAX_EXAMPLES:
             raise TeachingError(f"“{name}” already has {MAX_EXAMPLES} photos, the most it keeps.")
@@ -123,8 +127,8 @@ class Teaching:
         embeddings = np.stack([p.embedding for p in predictions])
         count = await taught.add_example(self.db, scope, name, self.classifier.backbone, embeddings, user)
         log.info("taught scope=%s label=%r examples=%d by=%s", scope, name, count, user)
-        if count >= MIN_EXAMPLES:
-            await self._refit(scope)
+        if refit and count >= MIN_EXAMPLES:
+            await self.refit(scope)
         return count
 
     async def review(self, scope: str, name: str) -> tuple[int, list[str]]:
@@ -151,7 +155,7 @@ class Teaching:
         if not await taught.forget(self.db, scope, name):
             return False
         log.info("forgot scope=%s label=%r", scope, name)
-        await self._refit(scope)
+        await self.refit(scope)
         return True
 
     async def describe(self, scope: str) -> str:
@@ -184,7 +188,7 @@ class Teaching:
         shared = self.folded + (await taught.taught_classes(self.db, GLOBAL, backbone) if scope != GLOBAL else [])
         return shared, own
 
-    async def _refit(self, scope: str) -> None:
+    async def refit(self, scope: str) -> None:
         """Refit the scope's head (all heads when a global class changed) off the event loop."""
         async with self._refitting:
             targets = list(dict.fromkeys([scope, *self._heads])) if scope == GLOBAL else [scope]

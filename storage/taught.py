@@ -28,19 +28,13 @@ class TaughtLabel:
     examples: int
 
 
-async def save_label(db: aiosqlite.Connection, scope: str, name: str, tags: list[str], user: str) -> bool:
-    """Create the label, or replace its tags when new ones are given; True when it is new."""
-    exists = bool(await db.execute_fetchall("SELECT 1 FROM taught_labels WHERE scope = ? AND name = ?", (scope, name)))
-    if not exists:
-        await db.execute(
-            "INSERT INTO taught_labels (scope, name, tags, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
-            (scope, name, json.dumps(tags), user, now()),
-        )
-    elif tags:
-        await db.execute(
-            "UPDATE taught_labels SET tags = ? WHERE scope = ? AND name = ?", (json.dumps(tags), scope, name)
-        )
-    return not exists
+async def save_label(db: aiosqlite.Connection, scope: str, name: str, tags: list[str], user: str) -> None:
+    """Create the label, or replace its tags when new ones are given (an empty list keeps the old ones)."""
+    await db.execute(
+        "INSERT INTO taught_labels (scope, name, tags, created_by, created_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (scope, name) DO UPDATE SET tags = excluded.tags WHERE excluded.tags != '[]'",
+        (scope, name, json.dumps(tags), user, now()),
+    )
 
 
 async def add_example(
