@@ -26,9 +26,14 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-async def app(fake: FakeTelegram, config: Config, pipeline: Pipeline) -> AsyncIterator[Application]:
+async def app(request, fake: FakeTelegram, config: Config, pipeline: Pipeline) -> AsyncIterator[Application]:
+    """The real application against the fake; `indirect` parametrisation overrides config fields."""
     config = dataclasses.replace(
-        config, telegram_token=TOKEN, telegram_api_base_url=fake.base_url, telegram_file_base_url=fake.file_base_url
+        config,
+        telegram_token=TOKEN,
+        telegram_api_base_url=fake.base_url,
+        telegram_file_base_url=fake.file_base_url,
+        **getattr(request, "param", {}),
     )
     application = build_application(config, pipeline)
     await application.initialize()
@@ -327,3 +332,23 @@ async def test_learn_in_a_group_explains_how_photos_reach_the_bot(app, fake: Fak
     assert f"add @{app.bot.username} to each caption, or teach me in a private chat" in text
     await fake.push(fake.photo_message(42, tablecloth(0), chat_id=-500, chat_type="group"))
     assert "“mug”: 1 photo" in (await reply(fake, -500, 2))[1]["text"], "the admin's lesson photos need no mention"
+
+
+@pytest.mark.parametrize("app", [{"telegram_concurrency": 1}], indirect=True)
+async def test_photos_beyond_the_concurrency_bound_wait_their_turn(app, fake: FakeTelegram, flower_photos, pipeline):
+    """With one photo in flight, the second is not even fetched until the first is answered."""
+    (_, first), (_, second) = list(flower_photos.items())[:2]
+    release = gate_classifier(pipeline)
+    await fake.push(fake.photo_message(31, first))
+    last = await fake.push(fake.photo_message(32, second))
+    await fake.wait_for(
+        lambda: (
+            any(m == "getUpdates" and int(p.get("offset", 0)) > last for m, p in fake.calls)
+            and sum(m == "getFile" for m, _ in fake.calls) >= 1
+        )
+    )
+    release.set()
+    await reply(fake, 31)
+    await reply(fake, 32)
+    order = [m for m, _ in fake.calls if m in ("getFile", "sendMessage")]
+    assert order == ["getFile", "sendMessage", "getFile", "sendMessage"]
