@@ -65,23 +65,19 @@ class ClassStats:
         """From name → photos×views×dim embeddings."""
         names = tuple(examples)
         if not names:
-            return cls.empty()
+            return cls((), np.zeros((0, 0)), np.zeros(0, dtype=int), np.zeros((0, 0)), 0)
         examples = {name: unit(examples[name]) for name in names}
         means = np.stack([examples[name].reshape(-1, examples[name].shape[-1]).mean(axis=0) for name in names])
         residuals = np.concatenate(
             [examples[name].reshape(-1, means.shape[1]) - mean for name, mean in zip(names, means, strict=True)]
-        ).astype(np.float64)
+        )
         return cls(
             names,
-            means.astype(np.float64),
+            means,
             np.array([len(examples[name]) for name in names]),
             residuals.T @ residuals,
             len(residuals),
         )
-
-    @classmethod
-    def empty(cls, dim: int = 0) -> ClassStats:
-        return cls((), np.zeros((0, dim)), np.zeros(0, dtype=int), np.zeros((dim, dim)), 0)
 
     def __add__(self, other: ClassStats) -> ClassStats:
         if not other.names:
