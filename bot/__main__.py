@@ -26,7 +26,7 @@ from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.few_shot import STATS_FILE
 from storage import request_log, taught, trend_store
-from storage.database import SchemaTooNew, open_database
+from storage.database import SchemaTooNew, open_database, write
 from trends.catalogue import Catalogue
 from trends.instagram import InstagramClient
 from trends.refresher import DAY, TrendRefresher
@@ -85,8 +85,8 @@ async def check(config: Config) -> int:
     try:
         db = await open_database(config.database_path)
         try:
-            await db.execute("BEGIN IMMEDIATE")
-            await db.execute("ROLLBACK")
+            await write(db, "BEGIN IMMEDIATE")
+            await write(db, "ROLLBACK")
             health = await trend_store.health(db)
             taught_labels = await taught.labels(db, await taught.scopes(db))
         finally:

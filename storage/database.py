@@ -9,6 +9,7 @@ writes; the busy timeout covers other processes (a backup, the CLI).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import aiosqlite
@@ -27,10 +28,10 @@ async def open_database(path: Path | str, busy_timeout_ms: int = 5000) -> aiosql
     db = await aiosqlite.connect(str(path), isolation_level=None)
     db.row_factory = aiosqlite.Row
     try:
-        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = NORMAL")
-        await db.execute("PRAGMA foreign_keys = ON")
+        await write(db, f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        await write(db, "PRAGMA journal_mode = WAL")
+        await write(db, "PRAGMA synchronous = NORMAL")
+        await write(db, "PRAGMA foreign_keys = ON")
         await migrate(db)
     except BaseException:
         await db.close()
@@ -52,16 +53,28 @@ async def migrate(db: aiosqlite.Connection) -> int:
             "It was written by a newer release: upgrade the bot or point DATABASE_PATH at another file."
         )
     for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-        await db.execute("BEGIN IMMEDIATE")
+        await write(db, "BEGIN IMMEDIATE")
         try:
             for statement in filter(str.strip, script.split(";")):
-                await db.execute(statement)
-            await db.execute(f"PRAGMA user_version = {version}")
-            await db.execute("COMMIT")
+                await write(db, statement)
+            await write(db, f"PRAGMA user_version = {version}")
+            await write(db, "COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            await write(db, "ROLLBACK")
             raise
     return len(MIGRATIONS)
+
+
+async def write(db: aiosqlite.Connection, sql: str, parameters: Iterable = (), *, many: bool = False) -> int:
+    """Run a statement that returns no rows, closing its cursor on the database thread; rows changed.
+
+    A cursor left to be freed on the event loop's thread resets its cached
+    statement there while the database thread may be running it: under load
+    sqlite3 then raises "bad parameter or other API misuse" (python/cpython#118172).
+    Reads use `execute_fetchall`, which frees its cursor on the database thread too.
+    """
+    async with (db.executemany if many else db.execute)(sql, parameters) as cursor:
+        return cursor.rowcount
 
 
 def now() -> float:

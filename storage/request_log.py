@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
-from storage.database import now
+from storage.database import now, write
 
 
 @dataclass
@@ -34,7 +34,8 @@ class LoggedRequest:
 
 
 async def log_request(db: aiosqlite.Connection, request: LoggedRequest, at: float | None = None) -> None:
-    await db.execute(
+    await write(
+        db,
         "INSERT INTO requests (created_at, platform, chat_id, user_id, image_sha256, labels, hashtags, latency_ms,"
         " total_ms, model_version, outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -56,8 +57,8 @@ async def log_request(db: aiosqlite.Connection, request: LoggedRequest, at: floa
 
 async def delete_older_than(db: aiosqlite.Connection, days: float) -> int:
     """Data retention: drop request rows older than `days`; returns how many went."""
-    cursor = await db.execute("DELETE FROM requests WHERE created_at < ?", (now() - days * 86400,))
-    return cursor.rowcount
+    changed = await write(db, "DELETE FROM requests WHERE created_at < ?", (now() - days * 86400,))
+    return changed
 
 
 @dataclass

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from storage.database import now
+from storage.database import now, write
 
 MAX_TAGS = 30
 
@@ -33,7 +33,8 @@ async def get_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: st
 async def save_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: str, settings: ChatSettings) -> None:
     if settings.tag_count is not None and not 1 <= settings.tag_count <= MAX_TAGS:
         raise ValueError(f"tag count must be between 1 and {MAX_TAGS}")
-    await db.execute(
+    await write(
+        db,
         "INSERT INTO chat_settings (platform, chat_id, tag_count, show_counts) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (platform, chat_id) DO UPDATE SET tag_count = excluded.tag_count,"
         " show_counts = excluded.show_counts",
@@ -51,7 +52,9 @@ async def blocked_tags(db: aiosqlite.Connection) -> set[str]:
 
 
 async def block_tags(db: aiosqlite.Connection, tags: list[str], reason: str = "") -> None:
-    await db.executemany(
+    await write(
+        db,
         "INSERT OR IGNORE INTO blocklist (tag, reason, added_at) VALUES (?, ?, ?)",
         [(tag.lower().lstrip("#"), reason, now()) for tag in tags],
+        many=True,
     )

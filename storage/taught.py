@@ -15,7 +15,7 @@ import aiosqlite
 import numpy as np
 
 from inference.few_shot import TaughtClass
-from storage.database import now
+from storage.database import now, write
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class TaughtLabel:
 
 async def save_label(db: aiosqlite.Connection, scope: str, name: str, tags: list[str], user: str) -> None:
     """Create the label, or replace its tags when new ones are given (an empty list keeps the old ones)."""
-    await db.execute(
+    await write(
+        db,
         "INSERT INTO taught_labels (scope, name, tags, created_by, created_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (scope, name) DO UPDATE SET tags = excluded.tags WHERE excluded.tags != '[]'",
         (scope, name, json.dumps(tags), user, now()),
@@ -41,7 +42,8 @@ async def add_example(
     db: aiosqlite.Connection, scope: str, name: str, backbone: str, embeddings: np.ndarray, user: str
 ) -> int:
     """Store one photo's views×dim embeddings; returns how many examples the label now has."""
-    await db.execute(
+    await write(
+        db,
         "INSERT INTO taught_examples (scope, label, backbone, views, embedding, added_by, added_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (scope, name, backbone, len(embeddings), embeddings.astype(np.float16).tobytes(), user, now()),
@@ -58,8 +60,8 @@ async def example_count(db: aiosqlite.Connection, scope: str, name: str) -> int:
 
 async def forget(db: aiosqlite.Connection, scope: str, name: str) -> bool:
     """Delete the label and its examples; False when there was no such label."""
-    cursor = await db.execute("DELETE FROM taught_labels WHERE scope = ? AND name = ?", (scope, name))
-    return cursor.rowcount > 0
+    changed = await write(db, "DELETE FROM taught_labels WHERE scope = ? AND name = ?", (scope, name))
+    return changed > 0
 
 
 async def labels(db: aiosqlite.Connection, scopes: list[str]) -> list[TaughtLabel]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from storage.database import now
+from storage.database import now, write
 
 
 @dataclass(frozen=True)
@@ -46,16 +46,19 @@ async def media_counts(db: aiosqlite.Connection, tags: list[str]) -> dict[str, i
 
 async def save_counts(db: aiosqlite.Connection, counts: dict[str, int], source: str = "instagram") -> None:
     stamp = now()
-    await db.executemany(
+    await write(
+        db,
         "INSERT INTO hashtags (tag, media_count, fetched_at, source) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (tag) DO UPDATE SET media_count = excluded.media_count, fetched_at = excluded.fetched_at,"
         " source = excluded.source, last_error = NULL, error_at = NULL",
         [(tag, count, stamp, source) for tag, count in counts.items()],
+        many=True,
     )
 
 
 async def save_count_error(db: aiosqlite.Connection, tag: str, error: str) -> None:
-    await db.execute(
+    await write(
+        db,
         "INSERT INTO hashtags (tag, source, last_error, error_at) VALUES (?, 'instagram', ?, ?)"
         " ON CONFLICT (tag) DO UPDATE SET last_error = excluded.last_error, error_at = excluded.error_at",
         (tag, error, now()),
@@ -100,7 +103,8 @@ async def search_results(db: aiosqlite.Connection, queries: list[str]) -> dict[s
 
 
 async def save_search(db: aiosqlite.Connection, query: str, tags: list[str]) -> None:
-    await db.execute(
+    await write(
+        db,
         "INSERT INTO searches (query, tags, fetched_at) VALUES (?, ?, ?) ON CONFLICT (query) DO UPDATE SET"
         " tags = excluded.tags, fetched_at = excluded.fetched_at, last_error = NULL, error_at = NULL",
         (query, json.dumps(tags), now()),
@@ -108,7 +112,8 @@ async def save_search(db: aiosqlite.Connection, query: str, tags: list[str]) -> 
 
 
 async def save_search_error(db: aiosqlite.Connection, query: str, error: str) -> None:
-    await db.execute(
+    await write(
+        db,
         "INSERT INTO searches (query, tags, last_error, error_at) VALUES (?, '[]', ?, ?)"
         " ON CONFLICT (query) DO UPDATE SET last_error = excluded.last_error, error_at = excluded.error_at",
         (query, error, now()),
@@ -117,10 +122,12 @@ async def save_search_error(db: aiosqlite.Connection, query: str, error: str) ->
 
 async def queue_queries(db: aiosqlite.Connection, queries: list[str]) -> None:
     """Remember labels seen for the first time, for the refresher to look up."""
-    await db.executemany(
+    await write(
+        db,
         "INSERT OR IGNORE INTO pending_queries (query, queued_at) SELECT ?, ?"
         " WHERE NOT EXISTS (SELECT 1 FROM searches WHERE query = ?)",
         [(q, now(), q) for q in queries],
+        many=True,
     )
 
 
@@ -139,7 +146,7 @@ async def due_queries(db: aiosqlite.Connection, ttl: float, error_ttl: float, li
 
 
 async def unqueue(db: aiosqlite.Connection, query: str) -> None:
-    await db.execute("DELETE FROM pending_queries WHERE query = ?", (query,))
+    await write(db, "DELETE FROM pending_queries WHERE query = ?", (query,))
 
 
 async def health(db: aiosqlite.Connection) -> Health:
@@ -150,14 +157,15 @@ async def health(db: aiosqlite.Connection) -> Health:
 
 
 async def record_success(db: aiosqlite.Connection) -> None:
-    await db.execute(
-        "UPDATE instagram_health SET last_success = ?, failures = 0, pause_until = NULL WHERE id = 1", (now(),)
+    await write(
+        db, "UPDATE instagram_health SET last_success = ?, failures = 0, pause_until = NULL WHERE id = 1", (now(),)
     )
 
 
 async def record_failure(db: aiosqlite.Connection, error: str, pause_seconds: float) -> Health:
     stamp = now()
-    await db.execute(
+    await write(
+        db,
         "UPDATE instagram_health SET last_failure = ?, last_error = ?, failures = failures + 1,"
         " pause_until = ? WHERE id = 1",
         (stamp, error, stamp + pause_seconds),

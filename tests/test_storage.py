@@ -84,6 +84,20 @@ async def test_200_concurrent_logged_requests_are_all_kept(tmp_path: Path) -> No
         await db.close()
 
 
+async def test_many_concurrent_writes_of_one_statement_all_succeed(tmp_path: Path) -> None:
+    """A burst of new labels from many replies at once (python/cpython#118172 broke some of these)."""
+    db = await open_database(tmp_path / "bot.sqlite3")
+    try:
+        for _ in range(10):
+            results = await asyncio.gather(
+                *(trend_store.queue_queries(db, [f"label {i % 7}"]) for i in range(300)), return_exceptions=True
+            )
+            assert [r for r in results if r is not None] == []
+        assert len(await db.execute_fetchall("SELECT query FROM pending_queries")) == 7
+    finally:
+        await db.close()
+
+
 async def test_a_second_writer_process_waits_instead_of_failing(tmp_path: Path) -> None:
     """Another connection holding the write lock briefly (a backup, the CLI) does not break logging."""
     path = tmp_path / "bot.sqlite3"
