@@ -88,7 +88,7 @@ class Pipeline:
             raise
         timings["decode"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
-        prediction = self.teaching.apply(await self.classifier.classify(image), taught_scope)
+        prediction = await self.teaching.apply(await self.classifier.classify(image), taught_scope, source)
         timings["inference"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
         chat = await settings.get_chat_settings(self.db, platform, chat_id)

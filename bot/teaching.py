@@ -94,10 +94,23 @@ class Teaching:
             for scope in dict.fromkeys([GLOBAL, *await taught.scopes(self.db)]):
                 await self.refit(scope)
 
-    def apply(self, prediction: Prediction, scope: str) -> Prediction:
-        """Let a taught class of `scope` (or a global one) claim the photo."""
+    async def apply(self, prediction: Prediction, scope: str, photo: bytes) -> Prediction:
+        """Let a taught class of `scope` (or a global one) claim the photo.
+
+        A photo a taught class might claim is judged on 6 views, as that class was taught on 12
+        (about one in five of the other classes' photos in `bench/few_shot.py`); others cost nothing more.
+        """
         head = self._heads.get(scope) or self._heads.get(GLOBAL)
-        return head.apply(prediction) if head else prediction
+        if head is None:
+            return prediction
+        in_question = head.in_question(prediction.embedding)
+        return head.apply(prediction, await self.embed_views(photo, mirrored=False) if in_question else None)
+
+    async def embed_views(self, photo: bytes, mirrored: bool = True) -> np.ndarray:
+        """views×dim embeddings of one photo (`decode_views`), queued through the shared classifier like any reply."""
+        views = await asyncio.to_thread(decode_views, photo, self.max_image_pixels, mirrored=mirrored)
+        predictions = await asyncio.gather(*(self.classifier.classify(view) for view in views))
+        return np.stack([p.embedding for p in predictions])
 
     async def start(self, scope: str, command: LearnCommand, user: str) -> list[str]:
         """Create (or re-open) a label; returns warnings for the admin."""
@@ -122,9 +135,7 @@ class Teaching:
         self._require()
         if await taught.example_count(self.db, scope, name) >= MAX_EXAMPLES:
             raise TeachingError(f"“{name}” already has {MAX_EXAMPLES} photos, the most it keeps.")
-        views = await asyncio.to_thread(decode_views, photo, self.max_image_pixels)
-        predictions = await asyncio.gather(*(self.classifier.classify(view) for view in views))
-        embeddings = np.stack([p.embedding for p in predictions])
+        embeddings = await self.embed_views(photo)
         count = await taught.add_example(self.db, scope, name, self.classifier.backbone, embeddings, user)
         log.info("taught scope=%s label=%r examples=%d by=%s", scope, name, count, user)
         if refit and count >= MIN_EXAMPLES:

@@ -95,6 +95,7 @@ class Classifier:
         self._queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[Prediction]]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.batches_run = 0
+        self.images_run = 0
 
     def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw model outputs (custom, imagenet, embedding) for an N×224×224×3 uint8/float batch."""
@@ -103,6 +104,7 @@ class Classifier:
         with self._lock:
             out = self._runner(**{self._input_name: np.ascontiguousarray(images, dtype=np.float32)})
             self.batches_run += 1
+            self.images_run += len(images)
         return out["output_0"], out["output_1"], out["output_2"]
 
     def predict(self, images: np.ndarray) -> list[Prediction]:

@@ -13,7 +13,7 @@ from bot.pipeline import Pipeline
 from bot.teaching import GLOBAL, Teaching, TeachingError, parse_learn
 from inference.classifier import DEFAULT_MODEL_DIR, Classifier
 from inference.decode import decode_image, decode_views
-from inference.few_shot import ClassStats, TaughtClass, fit_head, load_taught, save_taught
+from inference.few_shot import ClassStats, TaughtClass, fit_head, load_taught, pool_views, save_taught
 from storage import taught
 from storage.database import open_database
 from tests.conftest import tablecloth
@@ -44,6 +44,7 @@ def test_views_start_with_the_served_view() -> None:
     assert views.shape == (12, 224, 224, 3)
     assert np.array_equal(views[0], decode_image(photo))
     assert np.array_equal(views[1], views[0][:, ::-1])
+    assert np.array_equal(decode_views(photo, mirrored=False), views[::2])
 
 
 def test_stats_add_up_to_one_fit_over_all_examples() -> None:
@@ -69,6 +70,10 @@ def test_head_prefers_the_nearest_class_and_rejects_far_photos() -> None:
     assert head.match(axes[2])[0] is taught_class
     assert head.match(axes[0]) is None, "nearest to a trained class: the trained head answers"
     assert head.match(axes[5]) is None, "far from everything: not the taught class either"
+    assert head.in_question(axes[2])
+    views = np.stack([axes[0], 2 * axes[2] - axes[0]])
+    assert head.in_question(views[0]), "nearest a trained class, taught class runner-up"
+    assert head.match(views[0]) is None and head.match(pool_views(views))[0] is taught_class
 
 
 def test_taught_file_round_trip(tmp_path: Path) -> None:
@@ -108,6 +113,20 @@ async def test_server_labels_stay_in_their_server(pipeline: Pipeline) -> None:
     assert "checked tablecloth" not in await pipeline.teaching.describe(GLOBAL)
 
 
+async def test_only_photos_a_taught_class_might_claim_cost_more_views(pipeline: Pipeline, flower_photos) -> None:
+    await teach(pipeline, scope="discord:1")
+    runs = pipeline.classifier.images_run
+    await pipeline.answer(tablecloth(100), "test", "1", "1", taught_scope="discord:2")
+    assert pipeline.classifier.images_run == runs + 1, "no taught class here: one view"
+    for data in flower_photos.values():
+        await pipeline.answer(data, "test", "1", "1", taught_scope="discord:1")
+    assert pipeline.classifier.images_run == runs + 1 + len(flower_photos), "nothing like the taught class"
+    runs = pipeline.classifier.images_run
+    answer = await pipeline.answer(tablecloth(100), "test", "1", "1", taught_scope="discord:1")
+    assert answer.prediction.custom[0].name == LABEL.name
+    assert pipeline.classifier.images_run == runs + 1 + 6, "in question: judged on 6 views"
+
+
 async def test_examples_survive_a_restart_and_forget_removes_them(tmp_path: Path) -> None:
     classifier = Classifier(DEFAULT_MODEL_DIR)
     try:
@@ -118,12 +137,13 @@ async def test_examples_survive_a_restart_and_forget_removes_them(tmp_path: Path
         db = await open_database(tmp_path / "bot.sqlite3")
         restarted = Teaching(db, classifier)
         await restarted.load()
-        probe = await classifier.classify(decode_image(tablecloth(100)))
-        assert restarted.apply(probe, GLOBAL).custom[0].name == LABEL.name
+        photo = tablecloth(100)
+        probe = await classifier.classify(decode_image(photo))
+        assert (await restarted.apply(probe, GLOBAL, photo)).custom[0].name == LABEL.name
         async with db.execute("SELECT length(embedding), views FROM taught_examples") as cursor:
             assert [tuple(row) for row in await cursor.fetchall()] == [(12 * 1280 * 2, 12)] * 5, "float16, no photo"
         assert await restarted.forget(GLOBAL, LABEL.name)
-        assert restarted.apply(probe, GLOBAL).custom[0].name != LABEL.name
+        assert (await restarted.apply(probe, GLOBAL, photo)).custom[0].name != LABEL.name
         assert not await restarted.forget(GLOBAL, LABEL.name)
         async with db.execute("SELECT count(*) FROM taught_examples") as cursor:
             assert (await cursor.fetchone())[0] == 0
