@@ -141,6 +141,11 @@ def _load_rgb(data: bytes, max_pixels: int, draft_side: int) -> Image.Image:
         raise ImageRejected("corrupt", "The image looks damaged or incomplete. Please send it again.") from None
 
 
+def _centred(width: int, height: int, side: float) -> tuple[float, float, float, float]:
+    """The box of a `side`-wide square in the middle of the image."""
+    return ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
+
+
 def _square(rgb: Image.Image, box: tuple[float, float, float, float], size: int) -> np.ndarray:
     return np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0), dtype=np.uint8)
 
@@ -156,9 +161,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, size: int = 
     memory at full size. Animated images contribute their first frame.
     """
     rgb = _load_rgb(data, max_pixels, size)
-    width, height = rgb.size
-    side = min(width, height)
-    return _square(rgb, ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2), size)
+    return _square(rgb, _centred(*rgb.size, min(rgb.size)), size)
 
 
 def decode_views(
@@ -177,9 +180,8 @@ def decode_views(
     width, height = rgb.size
     side = min(width, height)
     crop = side * VIEW_CROP
-    boxes = [((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)]
-    corners = [((width - crop) / 2, (height - crop) / 2), (0, 0), (width - crop, 0), (0, height - crop)]
-    corners.append((width - crop, height - crop))
+    corners = [(0, 0), (width - crop, 0), (0, height - crop), (width - crop, height - crop)]
+    boxes = [_centred(width, height, side), _centred(width, height, crop)]
     boxes += [(left, top, left + crop, top + crop) for left, top in corners]
     views = []
     for box in boxes:

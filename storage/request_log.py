@@ -57,8 +57,7 @@ async def log_request(db: aiosqlite.Connection, request: LoggedRequest, at: floa
 
 async def delete_older_than(db: aiosqlite.Connection, days: float) -> int:
     """Data retention: drop request rows older than `days`; returns how many went."""
-    changed = await write(db, "DELETE FROM requests WHERE created_at < ?", (now() - days * 86400,))
-    return changed
+    return await write(db, "DELETE FROM requests WHERE created_at < ?", (now() - days * 86400,))
 
 
 @dataclass

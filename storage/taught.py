@@ -60,8 +60,7 @@ async def example_count(db: aiosqlite.Connection, scope: str, name: str) -> int:
 
 async def forget(db: aiosqlite.Connection, scope: str, name: str) -> bool:
     """Delete the label and its examples; False when there was no such label."""
-    changed = await write(db, "DELETE FROM taught_labels WHERE scope = ? AND name = ?", (scope, name))
-    return changed > 0
+    return await write(db, "DELETE FROM taught_labels WHERE scope = ? AND name = ?", (scope, name)) > 0
 
 
 async def labels(db: aiosqlite.Connection, scopes: list[str]) -> list[TaughtLabel]:
