@@ -30,16 +30,16 @@ from PIL import Image
 from bench.serving import FLOWERS_DEV
 from bot.config import Config
 from inference.classifier import DEFAULT_MODEL_DIR, Classifier
-from inference.decode import decode_image
+from inference.decode import decode_photo
+from inference.scene import describe
 from storage import trend_store
 from storage.database import open_database
 from tests.fake_discord import TOKEN as DISCORD_TOKEN
 from tests.fake_discord import FakeDiscord
 from tests.fake_telegram import TOKEN as TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
-from trends.cache import TrendCache
 from trends.catalogue import Catalogue
-from trends.composer import candidate_queries
+from trends.composer import candidate_queries, candidates
 
 ROOT = Path(__file__).resolve().parent.parent
 TELEGRAM_SIZES = ((90, 67), (320, 240), (1280, 960))
@@ -76,17 +76,16 @@ async def warm_cache(database: Path, photos: list[list[tuple[int, int, bytes]]])
     classifier = Classifier(DEFAULT_MODEL_DIR)
     db = await open_database(database)
     try:
-        cache = TrendCache(db, Catalogue())
+        catalogue = Catalogue()
         rng = np.random.default_rng(1)
         for renditions in photos:
-            prediction = classifier.predict(decode_image(renditions[1][2])[None])[0]
-            related = {
-                query: [query, f"{query}lovers", f"{query}photography"] for query in candidate_queries(prediction)
-            }
+            image, whole = decode_photo(renditions[1][2], whole_side=classifier.people.side)
+            scene = describe(classifier.predict(image[None], [whole])[0], classifier.subject_tree)
+            related = {query: [query, f"{query}lovers", f"{query}photography"] for query in candidate_queries(scene)}
             for query, tags in related.items():
                 await trend_store.save_search(db, query, tags)
-            counts = {tag: int(10 ** rng.uniform(3.5, 8)) for tag in cache.candidate_tags(prediction, related)}
-            await trend_store.save_counts(db, counts)
+            tags = {candidate.tag for candidate in candidates(scene, catalogue, related)}
+            await trend_store.save_counts(db, {tag: int(10 ** rng.uniform(3.5, 8)) for tag in sorted(tags)})
         await db.execute("DELETE FROM pending_queries")
     finally:
         await db.close()

@@ -22,9 +22,10 @@ from bot.config import Config, load_config_or_exit
 from bot.logs import setup_logging
 from bot.pipeline import Pipeline
 from bot.render import count_lines, subject_line, tier_summary
+from inference.class_stats import STATS_FILE
 from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
-from inference.few_shot import STATS_FILE
+from inference.open_set import REGIONS_FILE
 from storage import request_log, taught, trend_store
 from storage.database import SchemaTooNew, open_database, write
 from trends.catalogue import Catalogue
@@ -61,7 +62,7 @@ async def console(config: Config, photos: list[Path]) -> int:
                 print(str(error))
                 failed += 1
                 continue
-            print(f"📷 {subject_line(answer.prediction)}")
+            print(f"📷 {subject_line(answer.scene)}")
             print(answer.tags.line)
             print("\n".join(count_lines(answer.tags)) if answer.show_counts else tier_summary(answer.tags.tags))
             pipeline.record(answer.record)
@@ -73,6 +74,7 @@ async def console(config: Config, photos: list[Path]) -> int:
 async def check(config: Config) -> int:
     """Health check for systemd/Docker: model classifies, database writable, Instagram state. Exit 0 when healthy."""
     problems = []
+    learning = "off (the model did not load)"
     try:
         classifier = Classifier(config.model_dir, confidence=config.confidence)
         gradient = np.linspace(0, 255, MODEL_SIZE * MODEL_SIZE * 3).reshape(1, MODEL_SIZE, MODEL_SIZE, 3)
@@ -80,6 +82,16 @@ async def check(config: Config) -> int:
         if not (abs(float(custom.sum()) - 1) < 1e-3 and abs(float(imagenet.sum()) - 1) < 1e-3):
             problems.append("model: outputs are not probabilities")
         print(f"model: ok ({classifier.version}, classes: {', '.join(classifier.classes)})")
+        if classifier.regions:
+            print(f"open set: on (radius {classifier.regions.radius:.2f}: a class claims only photos inside it)")
+            learning = "on"
+        else:
+            print(
+                f"open set: off (no {REGIONS_FILE} in MODEL_DIR: classes claim photos by softmax, as before; "
+                "python -m inference.class_stats --data <training photos> adds it)"
+            )
+            learning = f"off (needs {STATS_FILE} and {REGIONS_FILE} in MODEL_DIR)"
+        print(f"people: {'on' if classifier.people else 'off'}")
     except (OSError, ValueError, KeyError) as error:
         problems.append(f"model: {error}")
     try:
@@ -92,7 +104,6 @@ async def check(config: Config) -> int:
         finally:
             await db.close()
         print(f"database: ok ({config.database_path}, writable)")
-        learning = "on" if (config.model_dir / STATS_FILE).is_file() else f"off (no {STATS_FILE} in MODEL_DIR)"
         print(f"teaching: {learning}; {len(taught_labels)} taught label(s)")
         if not config.instagram_session_file:
             print("instagram: no session configured (catalogue only)")

@@ -35,7 +35,7 @@ def answer_markdown(answer: Answer) -> str:
     """Subject, the tags in a code block for exact copying, and a short note."""
     note = "\n".join(count_lines(answer.tags)) if answer.show_counts else tier_summary(answer.tags.tags)
     return (
-        f"📷 **{discord.utils.escape_markdown(subject_line(answer.prediction))}**\n```\n{answer.tags.line}\n```{note}"
+        f"📷 **{discord.utils.escape_markdown(subject_line(answer.scene))}**\n```\n{answer.tags.line}\n```{note}"
     )
 
 

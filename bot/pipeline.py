@@ -1,8 +1,9 @@
 """Photo in, hashtags out: the one path both chat adapters call.
 
 Adapters differ only in how they receive a photo and send the answer. Here:
-decode (worker thread) → classify (micro-batched LiteRT) → trend facts from
-the cache → compose. Each stage is timed; the request is logged after the
+decode (worker thread) → classify and look for people (micro-batched LiteRT)
+→ taught labels → what the answer names (`inference.scene`) → trend facts
+from the cache → compose. Each stage is timed; the request is logged after the
 answer has gone out, in the background, so the database never delays a reply.
 """
 
@@ -19,7 +20,8 @@ import aiosqlite
 
 from bot.teaching import GLOBAL, Teaching
 from inference.classifier import Classifier, Prediction
-from inference.decode import ImageRejected, decode_image
+from inference.decode import ImageRejected, decode_photo
+from inference.scene import Scene, describe
 from storage import request_log, settings
 from storage.request_log import LoggedRequest
 from trends.cache import TrendCache
@@ -34,6 +36,7 @@ class Answer:
     """Everything an adapter needs to reply, plus what gets logged."""
 
     prediction: Prediction
+    scene: Scene
     tags: ComposedTags
     show_counts: bool
     record: LoggedRequest
@@ -80,7 +83,8 @@ class Pipeline:
             mark = time.perf_counter()
         record = LoggedRequest(platform, str(chat_id), str(user_id), "ok", hashlib.sha256(source).hexdigest())
         try:
-            image = await asyncio.to_thread(decode_image, source, self.max_image_pixels)
+            people_side = self.classifier.people.side if self.classifier.people else None
+            image, whole = await asyncio.to_thread(decode_photo, source, self.max_image_pixels, people_side)
         except ImageRejected as error:
             timings["decode"] = (time.perf_counter() - mark) * 1000
             record.outcome, record.error, record.latency_ms = error.reason, error.message, timings
@@ -88,26 +92,27 @@ class Pipeline:
             raise
         timings["decode"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
-        prediction = await self.teaching.apply(await self.classifier.classify(image), taught_scope, source)
+        prediction = await self.teaching.apply(await self.classifier.classify(image, whole), taught_scope, source)
+        scene = describe(prediction, self.classifier.subject_tree)
         timings["inference"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
         chat = await settings.get_chat_settings(self.db, platform, chat_id)
-        tags = await self._compose(prediction, tag_count or chat.tag_count or self.default_tag_count)
+        tags = await self._compose(scene, tag_count or chat.tag_count or self.default_tag_count)
         timings["compose"] = (time.perf_counter() - mark) * 1000
         record.labels = list(tags.labels)
         record.hashtags = [t.tag for t in tags.tags]
         record.latency_ms = timings
         record.model_version = prediction.model_version
-        return Answer(prediction, tags, bool(chat.show_counts), record)
+        return Answer(prediction, scene, tags, bool(chat.show_counts), record)
 
     async def recompose(self, answer: Answer, count: int) -> ComposedTags:
         """Another view of the same photo (more tags), without classifying again."""
-        return await self._compose(answer.prediction, count)
+        return await self._compose(answer.scene, count)
 
-    async def _compose(self, prediction: Prediction, count: int) -> ComposedTags:
+    async def _compose(self, scene: Scene, count: int) -> ComposedTags:
         blocklist = self._starter_blocklist | await settings.blocked_tags(self.db)
-        facts = await self.trends.facts_for(prediction)
-        return compose_hashtags(prediction, self.catalogue, facts, blocklist, count)
+        facts = await self.trends.facts_for(scene)
+        return compose_hashtags(scene, self.catalogue, facts, blocklist, count)
 
     def record(self, request: LoggedRequest, send_ms: float | None = None) -> None:
         """Log the request in the background; one structured line goes to the log at once."""

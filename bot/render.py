@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inference.classifier import Prediction
+from inference.scene import Scene
 from trends.composer import ChosenTag, ComposedTags
 
 TIER_NAMES = {
@@ -15,13 +15,9 @@ TIER_NAMES = {
 }
 
 
-def subject_line(prediction: Prediction) -> str:
-    """'daisy (93 %)' when the custom head is sure; otherwise the ImageNet guess, said as a guess."""
-    if prediction.confident:
-        best = prediction.custom[0]
-        return f"{best.name} ({best.score:.0%})"
-    guesses = [f"{label.name} ({label.score:.0%})" for label in prediction.imagenet[:2] if label.score >= 0.05]
-    return "looks like " + (" or ".join(guesses) if guesses else "nothing I know well")
+def subject_line(scene: Scene) -> str:
+    """What the answer names, in words: 'a cat (tabby)', '3 people at the beach'; honest when unsure."""
+    return scene.line if scene.sure else "not sure what this shows: here are broad tags"
 
 
 def human_count(count: int | None) -> str:

@@ -19,16 +19,7 @@ import numpy as np
 
 from inference.classifier import Classifier, Prediction
 from inference.decode import DEFAULT_MAX_PIXELS, decode_views
-from inference.few_shot import (
-    MIN_EXAMPLES,
-    TAUGHT_FILE,
-    FewShotHead,
-    TaughtClass,
-    fit_head,
-    load_taught,
-    load_trained_stats,
-    resemblance,
-)
+from inference.few_shot import MIN_EXAMPLES, TAUGHT_FILE, FewShotHead, TaughtClass, fit_head, load_taught, resemblance
 from storage import taught
 from trends.tags import is_valid, normalise
 
@@ -80,13 +71,16 @@ class Teaching:
     _refitting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        self.trained = load_trained_stats(self.classifier.model_dir)
+        self.trained = self.classifier.trained_stats
         self.folded = load_taught(self.classifier.model_dir / TAUGHT_FILE)
 
     @property
     def available(self) -> bool:
-        """False for a model exported without class statistics: it can still answer, not learn."""
-        return self.trained is not None
+        """False for a model without class statistics and open-set thresholds: it can still answer, not learn.
+
+        A taught label claims photos by the same region rule as the trained classes, so it needs both.
+        """
+        return self.classifier.regions is not None
 
     async def load(self) -> None:
         """Fit the heads of every scope that has taught classes (at start)."""
@@ -151,7 +145,7 @@ class Teaching:
         if count < MIN_EXAMPLES:
             return count, [f"“{name}” needs at least {MIN_EXAMPLES} photos before I use it; send more."]
         others = shared + [c for c in own if c is not mine]
-        head = await asyncio.to_thread(fit_head, self.trained, others)
+        head = await asyncio.to_thread(fit_head, self.trained, others, self.classifier.regions)
         similar = resemblance(head, mine.examples)
         if similar is None:
             return count, []
@@ -188,8 +182,8 @@ class Teaching:
     def _require(self) -> None:
         if not self.available:
             raise TeachingError(
-                "This model was exported without class statistics, so it cannot learn new classes. "
-                "Run `python -m inference.few_shot --data <training photos>` once for it."
+                "This model was exported without class statistics and open-set thresholds, so it cannot learn "
+                "new classes. Run `python -m inference.class_stats --data <training photos>` once for it."
             )
 
     async def _classes(self, scope: str) -> tuple[list[TaughtClass], list[TaughtClass]]:
@@ -205,4 +199,6 @@ class Teaching:
             targets = list(dict.fromkeys([scope, *self._heads])) if scope == GLOBAL else [scope]
             for target in targets:
                 shared, own = await self._classes(target)
-                self._heads[target] = await asyncio.to_thread(fit_head, self.trained, shared + own)
+                self._heads[target] = await asyncio.to_thread(
+                    fit_head, self.trained, shared + own, self.classifier.regions
+                )

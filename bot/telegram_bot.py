@@ -129,7 +129,7 @@ def pick_photo(sizes: tuple[PhotoSize, ...]) -> PhotoSize:
 
 def answer_html(answer: Answer, tags: ComposedTags, with_counts: bool) -> str:
     """The reply text in Telegram's HTML: subject, one tap-to-copy line, a short note."""
-    lines = [f"📷 <b>{html.escape(subject_line(answer.prediction))}</b>", f"<code>{html.escape(tags.line)}</code>"]
+    lines = [f"📷 <b>{html.escape(subject_line(answer.scene))}</b>", f"<code>{html.escape(tags.line)}</code>"]
     if with_counts:
         lines += [html.escape(line) for line in count_lines(tags)]
     else:

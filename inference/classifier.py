@@ -1,30 +1,47 @@
 """Serve the exported model with LiteRT, shared by every chat adapter.
 
 The bot process never imports TensorFlow: LiteRT starts in a fraction of the
-time and memory. One interpreter runs on one dedicated thread (interpreters
-are not thread-safe, and XNNPACK already uses every core we give it);
-asyncio callers queue their photos and the worker takes everything waiting
-as one batch. No request ever waits for a batch to fill: when the bot is
-idle a photo runs alone at once, under load the queue forms batches itself.
+time and memory. The interpreters run on one dedicated thread (they are not
+thread-safe, and XNNPACK already uses every core we give it); asyncio
+callers queue their photos and the worker takes everything waiting as one
+batch. No request ever waits for a batch to fill: when the bot is idle a
+photo runs alone at once, under load the queue forms batches itself.
+
+Each photo gets the model's three outputs read as facts: which trained class
+claims it (only from inside that class's region, `inference.open_set`), the
+ImageNet labels and the coarse subjects they add up to (`inference.subjects`),
+and, from the whole frame, whether it shows people (`inference.people`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from inference.decode import MODEL_SIZE
+from inference.people import MODEL_FILE as PEOPLE_MODEL
+from inference.people import People, PeopleDetector
+from inference.subjects import SubjectTree
+
+if TYPE_CHECKING:
+    from inference.class_stats import ClassStats
+    from inference.open_set import Regions
 
 IMAGENET_LABELS = Path(__file__).with_name("imagenet_labels.txt")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "flowers"
+# Subjects below this probability are not passed on at all; `inference.scene` decides which are sure.
+SUBJECT_FLOOR = 0.05
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,11 +59,14 @@ class Label:
 
 @dataclass(frozen=True)
 class Prediction:
-    """What the model saw in one photo.
+    """What the models saw in one photo.
 
-    `confident` is False when the best custom class is below the threshold:
-    the photo is probably none of the trained classes, and the ImageNet
-    labels should lead.
+    `confident` is True when the best custom class claims the photo: it lies
+    inside that class's region (`region`, its distance as a share of the
+    radius, is at most 1), or, for a model without open-set thresholds, the
+    softmax is above the confidence threshold. Otherwise the photo is none
+    of the trained classes and `custom` is only what the softmax preferred.
+    `subjects` are the coarse subjects the ImageNet probabilities add up to.
     """
 
     custom: tuple[Label, ...]
@@ -54,6 +74,9 @@ class Prediction:
     confident: bool
     model_version: str
     embedding: np.ndarray = field(repr=False, compare=False)
+    subjects: tuple[Label, ...] = ()
+    people: People | None = None
+    region: float | None = None
 
 
 def model_backbone(model_dir: Path) -> str:
@@ -77,6 +100,7 @@ class Classifier:
         max_batch: int = 8,
         confidence: float = 0.5,
         top_k: int = 3,
+        people_model: Path | None = PEOPLE_MODEL,
     ) -> None:
         self.model_dir = model_dir
         meta = json.loads((model_dir / "labels.json").read_text())
@@ -84,18 +108,72 @@ class Classifier:
         self.version: str = meta["version"]
         self.backbone = model_backbone(model_dir)
         self.imagenet_classes = load_imagenet_labels()
+        self.subject_tree = SubjectTree()
         self.confidence = confidence
         self.top_k = top_k
         self.max_batch = max_batch
-        self._interpreter = Interpreter(str(model_dir / "model.tflite"), num_threads=threads or os.cpu_count() or 1)
+        threads = threads or os.cpu_count() or 1
+        self._interpreter = Interpreter(str(model_dir / "model.tflite"), num_threads=threads)
         self._runner = self._interpreter.get_signature_runner()
         self._input_name = next(iter(self._runner.get_input_details()))
+        self.people = PeopleDetector(people_model, threads) if people_model else None
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litert")
-        self._queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[Prediction]]] | None = None
+        self._queue: asyncio.Queue[tuple[np.ndarray, np.ndarray | None, asyncio.Future[Prediction]]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.batches_run = 0
         self.images_run = 0
+        self.regions, self.trained_stats = self._load_regions()
+        self._centres = self.regions.centres(self.trained_stats.means) if self.regions else None
+
+    def _load_regions(self) -> tuple[Regions, ClassStats] | tuple[None, None]:
+        from inference.open_set import REGIONS_FILE, load_regions
+
+        loaded = load_regions(self.model_dir, self.imagenet_top()[0])
+        if loaded is None:
+            log.warning(
+                "model %s has no open-set thresholds (%s): its classes claim photos by softmax >= %.2f, as before; "
+                "python -m inference.class_stats --data <training photos> --model %s adds them",
+                self.version,
+                REGIONS_FILE,
+                self.confidence,
+                self.model_dir,
+            )
+            return None, None
+        return loaded
+
+    @property
+    def open_set(self) -> bool:
+        """Whether trained classes claim photos by their regions (False: an older model, by softmax)."""
+        return self.regions is not None
+
+    def imagenet_top(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ImageNet layer's weights (dim×1000) and bias, read from the model file.
+
+        The pair is checked against the model's own ImageNet output on a probe image, so a file
+        whose graph differs from what export writes is refused rather than misread.
+        """
+        probe = np.linspace(0, 255, MODEL_SIZE * MODEL_SIZE * 3).reshape(1, MODEL_SIZE, MODEL_SIZE, 3)
+        _, expected, embedding = self.run(probe.astype(np.uint8))
+        dim = embedding.shape[1]
+        weights, biases = [], []
+        for detail in self._interpreter.get_tensor_details():
+            shape = tuple(detail["shape"])
+            if shape not in ((1000, dim), (1000,)):
+                continue
+            try:
+                value = self._interpreter.get_tensor(detail["index"]).astype(np.float32)
+            except ValueError:
+                continue
+            (weights if value.ndim == 2 else biases).append(value)
+        biases.append(np.zeros(1000, np.float32))  # the converter drops a bias that is all zeros
+        for matrix in weights:
+            for bias in biases:
+                logits = embedding @ matrix.T + bias
+                probabilities = np.exp(logits - logits.max())
+                if np.abs(probabilities / probabilities.sum() - expected).max() < 2e-3:
+                    return matrix.T, bias
+        raise ValueError(f"{self.model_dir / 'model.tflite'}: no ImageNet layer weights that reproduce its output")
 
     def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw model outputs (custom, imagenet, embedding) for an N×224×224×3 uint8/float batch."""
@@ -107,32 +185,61 @@ class Classifier:
             self.images_run += len(images)
         return out["output_0"], out["output_1"], out["output_2"]
 
-    def predict(self, images: np.ndarray) -> list[Prediction]:
-        """Predictions for a batch of decoded photos."""
+    def predict(self, images: np.ndarray, wholes: list[np.ndarray | None] | None = None) -> list[Prediction]:
+        """Predictions for a batch of decoded photos; `wholes` are their whole frames for the people model."""
         custom, imagenet, embedding = self.run(images)
-        return [self._prediction(c, i, e) for c, i, e in zip(custom, imagenet, embedding, strict=True)]
+        inside = self._region_distances(embedding, custom.argmax(axis=1))
+        subjects = self.subject_tree.rollup(imagenet)
+        wholes = wholes or [None] * len(images)
+        people = [self.people.detect(whole) if self.people and whole is not None else None for whole in wholes]
+        return [
+            self._prediction(*outputs)
+            for outputs in zip(custom, imagenet, embedding, inside, subjects, people, strict=True)
+        ]
+
+    def _region_distances(self, embeddings: np.ndarray, best: np.ndarray) -> list[float | None]:
+        """Each photo's distance from its best class, as a share of the radius (None: no regions)."""
+        if self.regions is None:
+            return [None] * len(embeddings)
+        distances = self.regions.distances(self.regions.project(embeddings), self._centres)
+        return [float(distances[i, k]) / self.regions.radius for i, k in enumerate(best)]
 
     def _top(self, probabilities: np.ndarray, names: list[str]) -> tuple[Label, ...]:
         order = np.argsort(-probabilities, kind="stable")[: self.top_k]
         return tuple(Label(names[k], float(probabilities[k]), int(k)) for k in order)
 
-    def _prediction(self, custom: np.ndarray, imagenet: np.ndarray, embedding: np.ndarray) -> Prediction:
+    def _prediction(
+        self,
+        custom: np.ndarray,
+        imagenet: np.ndarray,
+        embedding: np.ndarray,
+        region: float | None,
+        subjects: np.ndarray,
+        people: People | None,
+    ) -> Prediction:
         top_custom = self._top(custom, self.classes)
+        sure = top_custom[0].score >= self.confidence if region is None else region <= 1.0
+        order = np.argsort(-subjects, kind="stable")
         return Prediction(
             custom=top_custom,
             imagenet=self._top(imagenet, self.imagenet_classes),
-            confident=top_custom[0].score >= self.confidence,
+            confident=bool(sure),
             model_version=self.version,
             embedding=embedding.copy(),
+            subjects=tuple(
+                Label(self.subject_tree.keys[k], float(subjects[k]), -1) for k in order if subjects[k] >= SUBJECT_FLOOR
+            ),
+            people=people,
+            region=region,
         )
 
-    async def classify(self, image: np.ndarray) -> Prediction:
-        """Classify one decoded photo without blocking the event loop."""
+    async def classify(self, image: np.ndarray, whole: np.ndarray | None = None) -> Prediction:
+        """Classify one decoded photo without blocking the event loop; `whole` also asks for people."""
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._serve_batches(self._queue), name="classifier")
         future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
-        await self._queue.put((image, future))
+        await self._queue.put((image, whole, future))
         return await future
 
     async def _serve_batches(self, queue: asyncio.Queue) -> None:
@@ -141,15 +248,16 @@ class Classifier:
             batch = [await queue.get()]
             while len(batch) < self.max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
-            images = np.stack([image for image, _ in batch])
+            images = np.stack([image for image, _, _ in batch])
+            wholes = [whole for _, whole, _ in batch]
             try:
-                predictions = await loop.run_in_executor(self._executor, self.predict, images)
+                predictions = await loop.run_in_executor(self._executor, self.predict, images, wholes)
             except Exception as error:  # noqa: BLE001 - every waiting caller must hear about it
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for (_, future), prediction in zip(batch, predictions, strict=True):
+            for (_, _, future), prediction in zip(batch, predictions, strict=True):
                 if not future.done():
                     future.set_result(prediction)
 

@@ -160,8 +160,22 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, size: int = 
     1/2, 1/4 or 1/8 while decoding: a 12-megapixel photo never exists in
     memory at full size. Animated images contribute their first frame.
     """
+    return decode_photo(data, max_pixels, size=size)[0]
+
+
+def decode_photo(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, whole_side: int | None = None, size: int = MODEL_SIZE
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`decode_image`'s centre square, and with `whole_side` also the whole frame squashed to that square.
+
+    The people model looks at the whole frame: a person at the edge of a
+    landscape photo is still in it. One decode serves both: the JPEG is read
+    once, at `decode_image`'s draft scale, so the centre square is exactly
+    `decode_image`'s (the people model needs no more detail than that).
+    """
     rgb = _load_rgb(data, max_pixels, size)
-    return _square(rgb, _centred(*rgb.size, min(rgb.size)), size)
+    centre = _square(rgb, _centred(*rgb.size, min(rgb.size)), size)
+    return centre, None if whole_side is None else _square(rgb, (0, 0, *rgb.size), whole_side)
 
 
 def decode_views(

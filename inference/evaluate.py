@@ -1,10 +1,17 @@
 """Score a trained model on any folder-per-class photo set, Keras and LiteRT side by side.
 
     python -m inference.evaluate --model models/flowers --data ../shared/data/flowers/dev
+    python -m inference.evaluate --model models/flowers --data ../shared/data/flowers/dev \
+        --unknown ../shared/data/imagenet_samples --exclude n11879895_rapeseed.jpg ...
 
 Both models see the same decoded photos; the LiteRT file is what the bot
 serves, so its figures are the ones that count. Their agreement is printed
 too, because an export that changes predictions is a bug.
+
+With `--unknown` (photos that are none of the classes) it also reports the
+open-set figures, as the bot decides them: the share of the set's photos
+claimed by their own class and by any class, and the share of unknown photos
+any class claims (named, so they can be looked at).
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from inference.classifier import Classifier
-from inference.dataset import load_photo_set
-from inference.report import Scores, format_scores, score
+from inference.dataset import IMAGE_SUFFIXES, PhotoSet, load_photo_set
+from inference.decode import decode_image
+from inference.report import METRICS_FILE, Scores, format_scores, score, write_model_card
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,6 +35,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, required=True, help="folder with one sub-folder of photos per class")
     parser.add_argument("--tflite-only", action="store_true", help="skip the Keras model (no TensorFlow import)")
     parser.add_argument("--flip", action="store_true", help="also average with the mirrored photo (test-time flip)")
+    parser.add_argument("--unknown", type=Path, help="a folder of photos that are none of the classes")
+    parser.add_argument(
+        "--exclude", nargs="*", default=[], help="file names in --unknown to leave out (they do show a class)"
+    )
     parser.add_argument("--json", type=Path, help="write the scores here as JSON")
     parser.add_argument("--card", action="store_true", help="add these scores to the model card")
     return parser.parse_args(argv)
@@ -47,8 +59,36 @@ def tflite_probabilities(classifier: Classifier, images: np.ndarray, batch: int 
     return np.concatenate([classifier.run(images[i : i + batch])[0] for i in range(0, len(images), batch)])
 
 
+def claims(classifier: Classifier, images: np.ndarray, batch: int = 16) -> list[str | None]:
+    """The class that claims each photo (inside its region, as the bot decides), or None."""
+    predictions = [p for i in range(0, len(images), batch) for p in classifier.predict(images[i : i + batch])]
+    return [p.custom[0].name if p.confident else None for p in predictions]
+
+
+def open_set_figures(classifier: Classifier, photos: PhotoSet, unknown: Path, exclude: set[str]) -> list[str]:
+    """Lines for the terminal and the model card."""
+    claimed = claims(classifier, photos.images)
+    own = sum(c == photos.classes[label] for c, label in zip(claimed, photos.labels, strict=True))
+    anyone = sum(c is not None for c in claimed)
+    paths = sorted(p for p in unknown.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.name not in exclude)
+    decoded = [(path, decode_image(path.read_bytes())) for path in paths]
+    taken = [
+        f"{path.name} ({name})"
+        for (path, _), name in zip(decoded, claims(classifier, np.stack([image for _, image in decoded])), strict=True)
+        if name
+    ]
+    rule = "inside their regions" if classifier.open_set else "by softmax (no open-set thresholds)"
+    n, u = len(claimed), len(decoded)
+    return [
+        f"classes claim photos {rule}",
+        f"{own / n:.1%} of {n} photos claimed by their own class, {anyone / n:.1%} by some class",
+        f"{len(taken) / u:.1%} of {u} unknown photos in `{unknown}` claimed ({len(exclude)} left out)",
+        "claimed: " + (", ".join(taken) if taken else "none"),
+    ]
+
+
 def evaluate(args: argparse.Namespace) -> dict[str, Scores]:
-    classifier = Classifier(args.model)
+    classifier = Classifier(args.model, people_model=None)
     photos = load_photo_set(args.data, classes=classifier.classes)
     for path, why in photos.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
@@ -62,6 +102,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Scores]:
     for name, probs in probabilities.items():
         results[name] = score(photos.labels, probs.argmax(axis=1), photos.classes)
         print(format_scores(f"{name} on {args.data}", results[name], photos.classes), end="\n\n")
+    if args.unknown:
+        args.open_set = open_set_figures(classifier, photos, args.unknown, set(args.exclude))
+        print("\n".join(args.open_set))
     if "keras" in probabilities:
         agree = float((probabilities["keras"].argmax(1) == probabilities["litert"].argmax(1)).mean())
         gap = float(np.abs(probabilities["keras"] - probabilities["litert"]).max())
@@ -79,11 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({k: v.as_dict() for k, v in results.items()}, indent=2) + "\n")
     if args.card:
-        from inference.export import METRICS_FILE, write_model_card
-
         metrics = json.loads((args.model / METRICS_FILE).read_text())
         title = f"{args.data} ({'with' if args.flip else 'no'} test-time flip), LiteRT"
-        write_model_card(metrics, args.model, {title: results["litert"]})
+        open_set = {f"Open set on {args.data} and {args.unknown}": args.open_set} if args.unknown else None
+        write_model_card(metrics, args.model, {title: results["litert"]}, open_set)
     return 0
 
 

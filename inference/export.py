@@ -2,7 +2,8 @@
 
 The bot reads only this folder: `model.tflite` (outputs: custom classes,
 ImageNet classes, embedding), `labels.json` (class names and the output
-layout) and, for people, `metrics.json` and `MODEL_CARD.md`.
+layout) and, for people, `metrics.json` and `MODEL_CARD.md`. `class_stats.npz`
+and `open_set.json` are added next (`inference.class_stats`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from pathlib import Path
 
 import keras
 
-from inference.report import Scores, format_scores
+from inference.report import METRICS_FILE, write_model_card
 
 MODEL_FILE = "model.tflite"
 LABELS_FILE = "labels.json"
-METRICS_FILE = "metrics.json"
-CARD_FILE = "MODEL_CARD.md"
 OUTPUTS = ("custom", "imagenet", "embedding")  # the serving model's outputs, in order
 
 
@@ -52,39 +51,3 @@ def export_model(server: keras.Model, classes: list[str], metrics: dict, out: Pa
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     write_model_card(metrics, out)
     return tflite
-
-
-def write_model_card(metrics: dict, out: Path, evaluations: dict[str, Scores] | None = None) -> None:
-    """A short human-readable account of where the model came from and how good it is."""
-    classes = metrics["classes"]
-    validation = Scores(**metrics["validation"])
-    held_out = metrics.get("held_out", True)
-    taught = metrics.get("taught_classes", [])
-    lines = [
-        f"# Model card: {metrics['version']}",
-        "",
-        f"- Created: {metrics['created']}",
-        f"- Backbone: {metrics['backbone']} (ImageNet weights sha256 `{metrics['weights_sha256']}`), frozen, "
-        f"BatchNorm frozen; top {metrics['fine_tune_blocks']} blocks fine-tuned as a copy feeding the custom head",
-        f"- Classes ({len(classes)}): {', '.join(classes)}",
-        f"- Training data: `{metrics['data']}`, {metrics['train_count']} photos for training, "
-        + (f"{validation.count} held out for validation" if held_out else "none held out")
-        + f" (seed {metrics['seed']}, {metrics['epochs_run']} epochs)",
-        f"- Command: `{metrics['command']}`",
-        *(
-            [f"- Taught classes folded in (recognised from their stored examples): {', '.join(taught)}"]
-            if taught
-            else []
-        ),
-        "- Outputs: custom-class softmax, the original ImageNet 1000-class softmax, the pooled embedding",
-        "- Input: 224×224 RGB, 0–255; preprocessing is inside the model",
-        "",
-        "## Validation split" if held_out else "## Training photos (no validation split held out)",
-        "",
-        "```",
-        format_scores("validation" if held_out else "training", validation, classes),
-        "```",
-    ]
-    for title, scores in (evaluations or {}).items():
-        lines += ["", f"## {title}", "", "```", format_scores(title, scores, classes), "```"]
-    (out / CARD_FILE).write_text("\n".join(lines) + "\n")

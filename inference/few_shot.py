@@ -3,121 +3,46 @@
 A taught class is the mean of its photos' pooled embeddings, scaled to unit
 length (each photo seen in the 12 views of `decode_views`). One covariance,
 shared by every class and shrunk halfway towards its average variance,
-measures distances (shrinkage LDA). A photo whose one view leaves a taught
-class in the running is judged again on 6 views, as its class's examples were.
-In `bench/few_shot.py`, taught with 10 photos, it recognises 74.8 % of the
-new class against 68.0 % for a refitted softmax head and 62.2 % for cosine
-nearest-mean, and costs the other classes 1.7 points against 3.1 and 7.3.
+decides which class a photo is nearest (shrinkage LDA). A photo whose one
+view leaves a taught class in the running is judged again on 6 views, as its
+class's examples were. In `bench/few_shot.py`, taught with 10 photos, it
+recognises 74.8 % of the new class against 68.0 % for a refitted softmax
+head and 62.2 % for cosine nearest-mean, and costs the other classes 1.7
+points against 3.1 and 7.3.
 
 Two corrections make it work with ten photos. A mean of n photos sits off the
 true centre, so the class's own photos look farther than they are; its score
 gets back the expected extra distance, half the average squared distance / n.
 And the trained classes take part with their statistics from training
-(`class_stats.npz`, written at export), so a photo gets a taught label only
-when it is closer to that class than to every trained class, and close enough
-to its photos (`RADIUS`). Otherwise the trained head answers as before.
-
-The embedding is the original ImageNet backbone's, which retraining the head
-never changes: taught examples survive a new model.
+(`class_stats.npz`), so a photo gets a taught label only when it is closer
+to that class than to every trained class. It must also lie inside the
+taught class's region, by the same rule and radius that let a trained class
+claim a photo (`inference.open_set`). Otherwise the trained head answers.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from inference.classifier import DEFAULT_MODEL_DIR, Classifier, Label, Prediction
-from inference.dataset import list_photos
-from inference.decode import ImageRejected, decode_views
+from inference.class_stats import ClassStats, unit
+from inference.classifier import Label, Prediction
+from inference.open_set import Regions
 
-STATS_FILE = "class_stats.npz"
 TAUGHT_FILE = "taught.npz"
 SHRINKAGE = 0.5
-# A photo farther from a taught class than 3× the average squared distance of its examples is none of them.
-RADIUS = 3.0
 MIN_EXAMPLES = 5
-
-
-def unit(embeddings: np.ndarray) -> np.ndarray:
-    """Embeddings scaled to length 1, as float64: the head compares directions, not brightness or clutter."""
-    embeddings = np.asarray(embeddings, dtype=np.float64)
-    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
+# A photo is looked at again on more views when a taught class is within this many radii of it.
+SECOND_LOOK = 2.0
 
 
 def pool_views(embeddings: np.ndarray) -> np.ndarray:
     """One photo's views×dim embeddings as one direction: the photo seen as its class's examples were."""
     return unit(unit(embeddings).mean(axis=0))
-
-
-@dataclass(frozen=True)
-class ClassStats:
-    """Per-class mean embeddings and their pooled within-class scatter: all a head needs of its data."""
-
-    names: tuple[str, ...]
-    means: np.ndarray
-    photos: np.ndarray
-    scatter: np.ndarray
-    rows: int
-
-    @classmethod
-    def from_examples(cls, examples: Mapping[str, np.ndarray]) -> ClassStats:
-        """From name → photos×views×dim embeddings."""
-        names = tuple(examples)
-        if not names:
-            return cls((), np.zeros((0, 0)), np.zeros(0, dtype=int), np.zeros((0, 0)), 0)
-        examples = {name: unit(examples[name]) for name in names}
-        means = np.stack([examples[name].reshape(-1, examples[name].shape[-1]).mean(axis=0) for name in names])
-        residuals = np.concatenate(
-            [examples[name].reshape(-1, means.shape[1]) - mean for name, mean in zip(names, means, strict=True)]
-        )
-        return cls(
-            names,
-            means,
-            np.array([len(examples[name]) for name in names]),
-            residuals.T @ residuals,
-            len(residuals),
-        )
-
-    def __add__(self, other: ClassStats) -> ClassStats:
-        if not other.names:
-            return self
-        if not self.names:
-            return other
-        return ClassStats(
-            self.names + other.names,
-            np.concatenate([self.means, other.means]),
-            np.concatenate([self.photos, other.photos]),
-            self.scatter + other.scatter,
-            self.rows + other.rows,
-        )
-
-    def save(self, path: Path) -> None:
-        np.savez_compressed(
-            path,
-            names=np.array(self.names),
-            means=self.means.astype(np.float32),
-            photos=self.photos,
-            scatter=self.scatter.astype(np.float32),
-            rows=self.rows,
-        )
-
-    @classmethod
-    def load(cls, path: Path) -> ClassStats:
-        with np.load(path) as data:
-            return cls(
-                tuple(str(name) for name in data["names"]),
-                data["means"].astype(np.float64),
-                data["photos"],
-                data["scatter"].astype(np.float64),
-                int(data["rows"]),
-            )
 
 
 @dataclass(frozen=True)
@@ -131,18 +56,15 @@ class TaughtClass:
 
 @dataclass(frozen=True)
 class FewShotHead:
-    """Fitted shrinkage LDA over the trained classes' statistics and the taught classes.
-
-    Its size is the precision matrix, 1280² float32 = 6.5 MB, one per scope with taught classes.
-    """
+    """Fitted shrinkage LDA over the trained classes' statistics and the taught classes, with their regions."""
 
     names: tuple[str, ...]
     taught: tuple[TaughtClass | None, ...]
-    means: np.ndarray
-    precision: np.ndarray
     weights: np.ndarray
     bias: np.ndarray
-    spread: float
+    regions: Regions
+    centres: np.ndarray
+    allowance: np.ndarray
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         """LDA discriminants, N×classes."""
@@ -150,6 +72,11 @@ class FewShotHead:
 
     def nearest(self, embeddings: np.ndarray) -> np.ndarray:
         return self.scores(embeddings).argmax(axis=1)
+
+    def _distances(self, embeddings: np.ndarray) -> np.ndarray:
+        """N×classes region distances, in radii, less each taught class's allowance for a mean of few photos."""
+        raw = self.regions.distances(self.regions.project(embeddings), self.centres)
+        return (raw - self.allowance) / self.regions.radius
 
     def in_question(self, embedding: np.ndarray) -> bool:
         """Whether one view leaves a taught class in the running: nearest or runner-up, and not far off.
@@ -159,23 +86,15 @@ class FewShotHead:
         is compared with. Other photos skip the extra work.
         """
         scores = self.scores(embedding[None])[0]
-        for k in np.argsort(-scores)[:2]:
-            if self.taught[k] is not None and self._distance(embedding, int(k)) <= 2 * RADIUS * self.spread:
-                return True
-        return False
-
-    def _distance(self, embedding: np.ndarray, k: int) -> float:
-        offset = (unit(embedding) - self.means[k]).astype(np.float32)
-        return float(offset @ self.precision @ offset)
+        distances = self._distances(embedding[None])[0]
+        return any(self.taught[k] is not None and distances[k] <= SECOND_LOOK for k in np.argsort(-scores)[:2])
 
     def match(self, embedding: np.ndarray) -> tuple[TaughtClass, float] | None:
         """The taught class this photo belongs to, with its posterior; None leaves the photo to the trained head."""
         scores = self.scores(embedding[None])[0]
         best = int(scores.argmax())
         taught = self.taught[best]
-        if taught is None:
-            return None
-        if self._distance(embedding, best) > RADIUS * self.spread:
+        if taught is None or self._distances(embedding[None])[0, best] > 1.0:
             return None
         posterior = np.exp(scores - scores[best])
         return taught, float(1.0 / posterior.sum())
@@ -190,10 +109,12 @@ class FewShotHead:
         if found is None:
             return prediction
         taught, score = found
-        return dataclasses.replace(prediction, custom=(Label(taught.name, score, -1, taught.tags),), confident=True)
+        return dataclasses.replace(
+            prediction, custom=(Label(taught.name, score, -1, taught.tags),), confident=True, region=None
+        )
 
 
-def fit_head(trained: ClassStats, taught: list[TaughtClass]) -> FewShotHead:
+def fit_head(trained: ClassStats, taught: list[TaughtClass], regions: Regions) -> FewShotHead:
     """Fit on the trained statistics plus every taught class (classes below MIN_EXAMPLES left out)."""
     ready = [t for t in taught if len(t.examples) >= MIN_EXAMPLES]
     stats = trained + ClassStats.from_examples({str(i): t.examples for i, t in enumerate(ready)})
@@ -207,11 +128,13 @@ def fit_head(trained: ClassStats, taught: list[TaughtClass]) -> FewShotHead:
     return FewShotHead(
         names=trained.names + tuple(t.name for t in ready),
         taught=(None,) * len(trained.names) + tuple(ready),
-        means=stats.means,
-        precision=precision.astype(np.float32),
         weights=weights,
         bias=bias,
-        spread=spread,
+        regions=regions,
+        centres=regions.centres(stats.means),
+        # A mean of n photos sits off the true centre, which puts the class's own photos on average
+        # 1/n spread farther away; trained classes' radius was calibrated with that in it already.
+        allowance=np.array([0.0] * len(trained.names) + [1 / len(t.examples) for t in ready]),
     )
 
 
@@ -223,20 +146,13 @@ def resemblance(head: FewShotHead, examples: np.ndarray) -> tuple[str, float] | 
     """
     if not head.names:
         return None
-    first_views = unit(examples[:, 0])
+    first_views = examples[:, 0]
     nearest = head.nearest(first_views)
-    offsets = first_views - head.means[nearest]
-    close = ((offsets @ head.precision) * offsets).sum(axis=1) <= RADIUS * head.spread
+    close = head._distances(first_views)[np.arange(len(nearest)), nearest] <= 1.0
     counts = np.bincount(nearest[close], minlength=len(head.names))
     best = int(counts.argmax())
     share = counts[best] / len(examples)
     return (head.names[best], float(share)) if share >= 0.5 else None
-
-
-def load_trained_stats(model_dir: Path) -> ClassStats | None:
-    """The model's class statistics, or None for a model exported before they existed."""
-    path = model_dir / STATS_FILE
-    return ClassStats.load(path) if path.exists() else None
 
 
 def save_taught(path: Path, taught: list[TaughtClass]) -> None:
@@ -255,51 +171,3 @@ def load_taught(path: Path) -> list[TaughtClass]:
             TaughtClass(entry["name"], data[f"examples_{i}"].astype(np.float32), tuple(entry["tags"]))
             for i, entry in enumerate(meta)
         ]
-
-
-def photo_views_embeddings(classifier: Classifier, data: bytes) -> np.ndarray:
-    """views×dim embeddings of one photo, for scripts (the bot batches through `Classifier.classify`)."""
-    return classifier.run(decode_views(data))[2]
-
-
-def compute_class_stats(classifier: Classifier, photos: Mapping[str, list[Path]]) -> ClassStats:
-    """Statistics of the trained classes from their training photos; unreadable photos are skipped."""
-    examples = {}
-    for name, paths in photos.items():
-        embedded = []
-        for path in paths:
-            try:
-                embedded.append(photo_views_embeddings(classifier, path.read_bytes()))
-            except ImageRejected:
-                continue
-        examples[name] = np.stack(embedded)
-    return ClassStats.from_examples(examples)
-
-
-def write_model_stats(model_dir: Path, photos: Mapping[str, list[Path]], taught: Path | None = None) -> ClassStats:
-    """Write `class_stats.npz` next to an exported model, and fold in a taught-classes file when given."""
-    classifier = Classifier(model_dir)
-    stats = compute_class_stats(classifier, photos)
-    stats.save(model_dir / STATS_FILE)
-    if taught is not None:
-        save_taught(model_dir / TAUGHT_FILE, load_taught(taught))
-    return stats
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inference.few_shot", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="the training photos, <data>/<class>/*.jpg")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--taught", type=Path, help="fold this taught-classes export into the model")
-    args = parser.parse_args(argv)
-    classifier = Classifier(args.model)
-    photos = list_photos(args.data, classifier.classes)
-    stats = write_model_stats(args.model, photos, args.taught)
-    print(
-        json.dumps({"classes": list(stats.names), "photos": stats.photos.tolist(), "out": str(args.model / STATS_FILE)})
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

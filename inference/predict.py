@@ -10,15 +10,25 @@ import sys
 from pathlib import Path
 
 from inference.classifier import DEFAULT_MODEL_DIR, Classifier, Prediction
-from inference.decode import ImageRejected, decode_image
+from inference.decode import ImageRejected, decode_photo
+from inference.scene import describe
 
 
-def describe(prediction: Prediction) -> str:
-    """Two lines: the custom classes (or "not confident") and the ImageNet labels."""
+def describe_prediction(prediction: Prediction, classifier: Classifier) -> str:
+    """The custom classes (and whether the best claims the photo), ImageNet labels, subjects, people, the answer."""
     custom = ", ".join(f"{label.name} {label.score:.2f}" for label in prediction.custom)
+    if prediction.region is not None:
+        verdict = f"  ({'inside' if prediction.confident else 'outside'} its region: {prediction.region:.2f} radii)"
+    else:
+        verdict = "" if prediction.confident else "  (not confident: none of the trained classes)"
     imagenet = ", ".join(f"{label.name} {label.score:.2f}" for label in prediction.imagenet)
-    verdict = "" if prediction.confident else "  (not confident: none of the trained classes)"
-    return f"  classes:  {custom}{verdict}\n  imagenet: {imagenet}"
+    subjects = ", ".join(f"{label.name} {label.score:.2f}" for label in prediction.subjects) or "-"
+    people = prediction.people
+    seen = f"{people.count} blob(s), {people.share:.0%} of the photo" if people and people.present else "none seen"
+    return (
+        f"  classes:  {custom}{verdict}\n  imagenet: {imagenet}\n  subjects: {subjects}\n  people:   {seen}\n"
+        f"  answer:   {describe(prediction, classifier.subject_tree).line}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,12 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for path in args.photos:
         try:
-            image = decode_image(path.read_bytes())
+            image, whole = decode_photo(
+                path.read_bytes(), whole_side=classifier.people.side if classifier.people else None
+            )
         except (OSError, ImageRejected) as error:
             print(f"{path}: {error}")
             failed += 1
             continue
-        print(f"{path}:\n{describe(classifier.predict(image[None])[0])}")
+        print(f"{path}:\n{describe_prediction(classifier.predict(image[None], [whole])[0], classifier)}")
     return 1 if failed else 0
 
 

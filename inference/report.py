@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+CARD_FILE = "MODEL_CARD.md"
+METRICS_FILE = "metrics.json"
+
 
 @dataclass
 class Scores:
@@ -94,3 +97,57 @@ def plot_history(history: dict[str, list[float]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def write_model_card(
+    metrics: dict,
+    out: Path,
+    evaluations: dict[str, Scores] | None = None,
+    open_set_evaluations: dict[str, list[str]] | None = None,
+) -> None:
+    """A short human-readable account of where the model came from and how good it is."""
+    classes = metrics["classes"]
+    validation = Scores(**metrics["validation"])
+    held_out = metrics.get("held_out", True)
+    taught = metrics.get("taught_classes", [])
+    lines = [
+        f"# Model card: {metrics['version']}",
+        "",
+        f"- Created: {metrics['created']}",
+        f"- Backbone: {metrics['backbone']} (ImageNet weights sha256 `{metrics['weights_sha256']}`), frozen, "
+        f"BatchNorm frozen; top {metrics['fine_tune_blocks']} blocks fine-tuned as a copy feeding the custom head",
+        f"- Classes ({len(classes)}): {', '.join(classes)}",
+        f"- Training data: `{metrics['data']}`, {metrics['train_count']} photos for training, "
+        + (f"{validation.count} held out for validation" if held_out else "none held out")
+        + f" (seed {metrics['seed']}, {metrics['epochs_run']} epochs)",
+        f"- Command: `{metrics['command']}`",
+        *(
+            [f"- Taught classes folded in (recognised from their stored examples): {', '.join(taught)}"]
+            if taught
+            else []
+        ),
+        "- Outputs: custom-class softmax, the original ImageNet 1000-class softmax, the pooled embedding",
+        "- Input: 224×224 RGB, 0–255; preprocessing is inside the model",
+        "",
+        "## Validation split" if held_out else "## Training photos (no validation split held out)",
+        "",
+        "```",
+        format_scores("validation" if held_out else "training", validation, classes),
+        "```",
+    ]
+    open_set = metrics.get("open_set")
+    lines += ["", "## Open set", ""]
+    if open_set:
+        lines += [
+            f"A class claims a photo only inside its region: within {open_set['radius']} of its mean (in units of "
+            "the training photos' own spread), in the ImageNet-logit Mahalanobis metric "
+            f"(shrinkage {open_set['shrinkage']}). The radius keeps {open_set['claim_share']:.0%} of "
+            f"{open_set['held_out_photos']} training photos held out in {open_set['folds']} folds.",
+        ]
+    else:
+        lines.append("Not calibrated: any photo may be claimed by the best class (`python -m inference.class_stats`).")
+    for title, scores in (evaluations or {}).items():
+        lines += ["", f"## {title}", "", "```", format_scores(title, scores, classes), "```"]
+    for title, figures in (open_set_evaluations or {}).items():
+        lines += ["", f"## {title}", "", *(f"- {line}" for line in figures)]
+    (out / CARD_FILE).write_text("\n".join(lines) + "\n")

@@ -4,9 +4,11 @@
 
 Writes into --out: model.keras (the serving graph, for evaluation), model.tflite
 (what the bot loads), labels.json, class_stats.npz (what lets the bot learn new
-classes next to these), metrics.json, confusion.png, training.png and
-MODEL_CARD.md; with --taught also taught.npz. Everything the bot needs is in that one folder, so a
-model is swapped by swapping the folder.
+classes next to these), open_set.json (the radius within which a class claims a
+photo, calibrated on held-out folds of the training photos), metrics.json,
+confusion.png, training.png and MODEL_CARD.md; with --taught also taught.npz.
+Everything the bot needs is in that one folder, so a model is swapped by
+swapping the folder.
 """
 
 from __future__ import annotations
@@ -69,9 +71,10 @@ def train(args: argparse.Namespace) -> dict:
     import keras
     import tensorflow as tf
 
+    from inference.class_stats import write_model_stats
     from inference.dataset import load_photo_set
     from inference.export import export_model
-    from inference.few_shot import load_taught, write_model_stats
+    from inference.few_shot import load_taught
     from inference.model import BACKBONES, build_model, resolve_weights, weights_sha256
     from inference.report import plot_confusion, plot_history, score
 
@@ -171,11 +174,11 @@ def train(args: argparse.Namespace) -> dict:
         "history": history,
     }
     export_model(server, photos.classes, metrics, args.out)
-    print("computing class statistics for classes taught later")
+    print("computing class statistics and calibrating the open-set radius")
     trained_photos = {
         name: [photos.paths[i] for i in train_idx if y[i] == index] for index, name in enumerate(photos.classes)
     }
-    write_model_stats(args.out, trained_photos, args.taught)
+    metrics["open_set"] = write_model_stats(args.out, trained_photos, args.taught)
     return metrics
 
 

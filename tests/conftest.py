@@ -26,6 +26,13 @@ def flower_photos() -> dict[str, bytes]:
     return {path.name.split("-")[0]: path.read_bytes() for path in sorted(FIXTURES.glob("*-*.jpg"))}
 
 
+@pytest.fixture(scope="session")
+def everyday_photos() -> dict[str, bytes]:
+    """CC BY coco128 photos by what they show (tests/fixtures/README.md): none of the flowers."""
+    names = {"portrait": "459", "cat": "599", "motorbikes": "073", "pizza": "450"}
+    return {what: (FIXTURES / f"coco_000000000{number}.jpg").read_bytes() for what, number in names.items()}
+
+
 @pytest.fixture
 def jpeg() -> bytes:
     """Some valid photo that is none of the flowers."""
@@ -71,9 +78,9 @@ def gate_classifier(pipeline: Pipeline) -> asyncio.Event:
     release = asyncio.Event()
     original = pipeline.classifier.classify
 
-    async def held(image):
+    async def held(image, whole=None):
         await release.wait()
-        return await original(image)
+        return await original(image, whole)
 
     pipeline.classifier.classify = held
     return release

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,12 @@ import numpy as np
 import pytest
 
 from inference import predict
+from inference.class_stats import ClassStats
 from inference.classifier import DEFAULT_MODEL_DIR, Classifier, load_imagenet_labels
-from inference.decode import decode_image
+from inference.decode import decode_image, decode_photo
+from inference.open_set import CLAIM_SHARE, REGIONS_FILE, Regions, calibrate
+from inference.people import PeopleDetector, blobs
+from inference.subjects import SubjectTree
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FLOWERS = {path: path.name.split("-")[0] for path in sorted(FIXTURES.glob("*-*.jpg"))}
@@ -48,11 +53,83 @@ def test_imagenet_labels_follow_keras_order() -> None:
     assert labels[0] == "tench" and labels[985] == "daisy" and labels[999] == "toilet tissue"
 
 
-def test_unsure_custom_head_is_reported_as_not_confident(classifier: Classifier) -> None:
+@pytest.mark.parametrize("what", ["portrait", "cat", "motorbikes", "pizza"])
+def test_flower_classes_do_not_claim_everyday_photos(classifier: Classifier, everyday_photos, what: str) -> None:
+    prediction = classifier.predict(decode_image(everyday_photos[what])[None])[0]
+    assert not prediction.confident, f"{prediction.custom[0].name} claimed the {what} photo"
+    assert prediction.region is not None and prediction.region > 1
+
+
+def old_model(tmp_path: Path) -> Path:
+    """The shipped model as it was exported before open-set thresholds existed."""
+    folder = tmp_path / "old"
+    folder.mkdir(parents=True)
+    for path in DEFAULT_MODEL_DIR.iterdir():
+        if path.name != REGIONS_FILE:
+            (folder / path.name).symlink_to(path)
+    return folder
+
+
+def test_a_model_without_thresholds_loads_says_so_and_claims_by_softmax(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     image = decode_image(next(iter(FLOWERS)).read_bytes())[None]
-    strict = Classifier(DEFAULT_MODEL_DIR, confidence=1.01)
-    assert classifier.predict(image)[0].confident
-    assert not strict.predict(image)[0].confident
+    with caplog.at_level(logging.WARNING):
+        old = Classifier(old_model(tmp_path))
+    assert not old.open_set and "has no open-set thresholds" in caplog.text
+    prediction = old.predict(image)[0]
+    assert prediction.confident and prediction.region is None
+    assert not Classifier(old_model(tmp_path / "strict"), confidence=1.01).predict(image)[0].confident
+
+
+def test_calibrated_radius_keeps_the_share_of_held_out_photos_it_promises() -> None:
+    rng = np.random.default_rng(0)
+    examples = {name: rng.normal(size=(60, 3, 16)) + 4 * np.eye(16)[k] for k, name in enumerate("abc")}
+    weights = rng.normal(size=(16, 24))
+    calibration = calibrate(examples, weights, folds=10)
+    assert calibration["held_out_photos"] == 180 and calibration["claim_share"] == CLAIM_SHARE
+    stats = ClassStats.from_examples(examples)
+    regions = Regions.fit(stats, weights, calibration["radius"])
+    fresh = {name: rng.normal(size=(400, 16)) + 4 * np.eye(16)[k] for k, name in enumerate("abc")}
+    centres = regions.centres(stats.means)
+    kept = [
+        (regions.distances(regions.project(photos), centres[k : k + 1])[:, 0] <= regions.radius).mean()
+        for k, photos in enumerate(fresh.values())
+    ]
+    assert 0.9 <= np.mean(kept) <= 0.99, kept
+    far = regions.distances(regions.project(rng.normal(size=(200, 16)) + 8 * np.eye(16)[5]), centres)
+    assert (far.min(axis=1) > regions.radius).mean() > 0.95, "photos of another kind fall outside every region"
+
+
+def test_the_imagenet_layer_read_from_the_model_file_reproduces_its_output(classifier: Classifier) -> None:
+    weights, bias = classifier.imagenet_top()
+    _, imagenet, embedding = classifier.run(decode_image(next(iter(FLOWERS)).read_bytes())[None])
+    logits = embedding @ weights + bias
+    probabilities = np.exp(logits - logits.max())
+    assert np.abs(probabilities / probabilities.sum() - imagenet).max() < 2e-3
+
+
+def test_subjects_add_up_their_fine_classes() -> None:
+    tree = SubjectTree()
+    labels = load_imagenet_labels()
+    probabilities = np.zeros((1, 1000), np.float32)
+    for name, p in (("beach wagon", 0.35), ("convertible", 0.18), ("racer", 0.11), ("tabby", 0.2)):
+        probabilities[0, labels.index(name)] = p
+    rolled = dict(zip(tree.keys, tree.rollup(probabilities)[0], strict=True))
+    assert rolled["car"] == pytest.approx(0.64) and rolled["vehicle"] == pytest.approx(0.64)
+    assert rolled["cat"] == pytest.approx(0.2) and rolled["animal"] == pytest.approx(0.2)
+    assert tree.lineage("cat") == {"cat", "animal"}
+    assert all(tree.class_subjects[labels.index(d)][0] == "dog" for d in ("pug", "golden retriever", "Chihuahua"))
+
+
+def test_people_are_seen_in_a_portrait_and_not_in_a_cat_photo(everyday_photos) -> None:
+    detector = PeopleDetector()
+    _, portrait = decode_photo(everyday_photos["portrait"], whole_side=detector.side)
+    _, cat = decode_photo(everyday_photos["cat"], whole_side=detector.side)
+    seen = detector.detect(portrait)
+    assert seen.present and seen.count == 1 and seen.largest >= 0.2
+    assert not detector.detect(cat).present
+    assert blobs(np.array([[1, 1, 0, 0], [0, 0, 0, 1], [1, 0, 0, 1]], bool)) == [2, 2, 1]
 
 
 async def test_fifty_concurrent_calls_are_answered_correctly_in_batches(classifier: Classifier) -> None:
@@ -111,8 +188,8 @@ def test_predict_cli_prints_labels(capsys: pytest.CaptureFixture[str], tmp_path:
     bad.write_text("not a photo")
     assert predict.main([str(path), str(bad)]) == 1
     out = capsys.readouterr().out
-    assert f"classes:  {name}" in out
-    assert "imagenet:" in out
+    assert f"classes:  {name}" in out and "inside its region" in out
+    assert "imagenet:" in out and "subjects:" in out and f"answer:   {name}" in out
     assert "notes.txt: That file is not an image" in out
 
 

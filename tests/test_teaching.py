@@ -11,9 +11,11 @@ from PIL import Image
 
 from bot.pipeline import Pipeline
 from bot.teaching import GLOBAL, Teaching, TeachingError, parse_learn
+from inference.class_stats import ClassStats
 from inference.classifier import DEFAULT_MODEL_DIR, Classifier
 from inference.decode import decode_image, decode_views
-from inference.few_shot import ClassStats, TaughtClass, fit_head, load_taught, pool_views, save_taught
+from inference.few_shot import TaughtClass, fit_head, load_taught, pool_views, save_taught
+from inference.open_set import Regions, calibrate
 from storage import taught
 from storage.database import open_database
 from tests.conftest import tablecloth
@@ -63,15 +65,17 @@ def test_head_prefers_the_nearest_class_and_rejects_far_photos() -> None:
     def around(axis: int, photos: int) -> np.ndarray:
         return rng.normal(size=(photos, 2, 16)) + axes[axis]
 
-    trained = ClassStats.from_examples({"a": around(0, 20), "b": around(1, 20)})
+    examples = {"a": around(0, 20), "b": around(1, 20)}
+    trained = ClassStats.from_examples(examples)
+    regions = Regions.fit(trained, np.eye(16), calibrate(examples, np.eye(16), folds=5)["radius"])
     taught_class = TaughtClass("c", around(2, 5), ("c_tag",))
-    head = fit_head(trained, [taught_class, TaughtClass("too few", around(3, 2))])
+    head = fit_head(trained, [taught_class, TaughtClass("too few", around(3, 2))], regions)
     assert head.names == ("a", "b", "c"), "a class under MIN_EXAMPLES is not used yet"
     assert head.match(axes[2])[0] is taught_class
     assert head.match(axes[0]) is None, "nearest to a trained class: the trained head answers"
-    assert head.match(axes[5]) is None, "far from everything: not the taught class either"
+    assert head.match(axes[5]) is None, "far from everything: outside the taught class's region too"
     assert head.in_question(axes[2])
-    views = np.stack([axes[0], 2 * axes[2] - axes[0]])
+    views = np.stack([axes[0] + 0.9 * axes[2], axes[2] + 0.2 * axes[0]])
     assert head.in_question(views[0]), "nearest a trained class, taught class runner-up"
     assert head.match(views[0]) is None and head.match(pool_views(views))[0] is taught_class
 

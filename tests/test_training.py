@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference import train
+from inference import class_stats, evaluate, train
+from inference.class_stats import STATS_FILE, ClassStats
 from inference.classifier import Classifier
 from inference.dataset import load_photo_set
-from inference.few_shot import STATS_FILE, TAUGHT_FILE, ClassStats, TaughtClass, load_taught, save_taught
+from inference.few_shot import TAUGHT_FILE, TaughtClass, load_taught, save_taught
+from inference.open_set import REGIONS_FILE
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 
@@ -81,6 +83,8 @@ def test_training_writes_every_artefact(trained: Path) -> None:
     assert metrics["epochs_run"] == 3
     card = (trained / "MODEL_CARD.md").read_text()
     assert "blue, green, red" in card and "python -m inference.train" in card
+    assert metrics["open_set"] == json.loads((trained / REGIONS_FILE).read_text())
+    assert f"within {metrics['open_set']['radius']} of its mean" in card
     assert "Taught classes folded in (recognised from their stored examples): blue ceramic mug" in card
 
 
@@ -131,3 +135,33 @@ def test_unreadable_training_photos_are_skipped_and_named(tiny_set: Path) -> Non
     photos = load_photo_set(tiny_set)
     assert len(photos.images) == 15
     assert [p.name for p, _ in photos.skipped] == ["broken.jpg"]
+
+
+def test_an_older_model_gets_its_thresholds_from_its_training_photos(
+    trained: Path, tiny_set: Path, tmp_path: Path
+) -> None:
+    older = tmp_path / "older"
+    older.mkdir()
+    for path in trained.iterdir():
+        if path.name not in (REGIONS_FILE, STATS_FILE):
+            (older / path.name).write_bytes(path.read_bytes())
+    assert not Classifier(older).open_set
+    assert class_stats.main(["--data", str(tiny_set), "--model", str(older)]) == 0
+    assert Classifier(older).open_set and (older / STATS_FILE).is_file()
+    assert "## Open set" in (older / "MODEL_CARD.md").read_text()
+
+
+def test_evaluate_reports_open_set_figures_with_an_unknown_set(
+    trained: Path, tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(unknown / f"noise{i}.png")
+    (unknown / "skipped.png").write_bytes((unknown / "noise0.png").read_bytes())
+    args = ["--model", str(trained), "--data", str(tiny_set), "--tflite-only", "--unknown", str(unknown)]
+    assert evaluate.main([*args, "--exclude", "skipped.png", "--card"]) == 0
+    out = capsys.readouterr().out
+    assert "of 15 photos claimed by their own class" in out and "of 4 unknown photos" in out and "(1 left out)" in out
+    assert "## Open set on" in (trained / "MODEL_CARD.md").read_text()

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
 import responses
 
-from inference.classifier import DEFAULT_MODEL_DIR, Label, Prediction, load_imagenet_labels
+from inference.classifier import DEFAULT_MODEL_DIR, load_imagenet_labels
+from inference.scene import Named, Scene
+from inference.subjects import SubjectTree
 from storage import trend_store
 from storage.database import open_database
 from trends.cache import TrendCache
 from trends.catalogue import TIERS, Catalogue
-from trends.composer import TrendFacts, compose_hashtags, load_starter_blocklist, tier_of
+from trends.composer import BROAD, TrendFacts, compose_hashtags, load_starter_blocklist, tier_of
 from trends.instagram import InstagramClient, InstagramRefused
 from trends.refresher import RefreshSettings, TrendRefresher
 from trends.tags import is_valid, tags_from_label
@@ -25,18 +26,11 @@ WEB_INFO_URL = "https://i.instagram.com/api/v1/tags/web_info/"
 NO_WAIT = RefreshSettings(spacing=0.0)
 
 
-def prediction(custom: list[tuple[str, float]], imagenet: list[tuple[str, float, int]], confident: bool = True):
-    return Prediction(
-        custom=tuple(Label(n, s, i) for i, (n, s) in enumerate(custom)),
-        imagenet=tuple(Label(n, s, i) for n, s, i in imagenet),
-        confident=confident,
-        model_version="test",
-        embedding=np.zeros(4),
-    )
-
-
-DAISY = prediction([("daisy", 0.93), ("sunflower", 0.04)], [("daisy", 0.81, 985), ("bee", 0.05, 309)])
-CAT = prediction([("tulip", 0.3)], [("Egyptian cat", 0.7, 285), ("tabby", 0.2, 281)], confident=False)
+DAISY = Scene((Named("daisy", "daisy", 0.93, "trained"),))
+CAT = Scene((Named("cat", "a cat", 0.9, "subject", detail="Egyptian cat"),))
+BEACH_PARTY = Scene(
+    (Named("group", "3 people", 0.8, "people"), Named("beach", "the beach", 0.4, "subject", setting="at the beach"))
+)
 
 
 def search_body(*tags: tuple[str, int]) -> dict:
@@ -53,17 +47,20 @@ def search_body(*tags: tuple[str, int]) -> dict:
 # -- catalogue and tag rules -------------------------------------------------
 
 
-def test_catalogue_covers_every_shipped_class_and_only_valid_tags() -> None:
+def test_catalogue_covers_every_shipped_class_and_subject_with_valid_tags() -> None:
     catalogue = Catalogue()
     classes = json.loads((DEFAULT_MODEL_DIR / "labels.json").read_text())["classes"]
     imagenet = {name.casefold() for name in load_imagenet_labels()}
-    for name in classes:
+    people = {"portrait", "person", "two people", "group"}
+    subjects = set(SubjectTree().subjects)
+    for name in [*classes, *subjects, *people, BROAD]:
         tiers = {entry.tier for entry in catalogue.lookup(name)}
         assert tiers == set(TIERS), name
     for label, tags in catalogue.labels.items():
         assert label in imagenet or label in classes, f"{label} is neither a class nor an ImageNet label"
         assert all(is_valid(t.tag) for t in tags)
-    assert catalogue.lookup("pug", 254)[0].tag == "dog"
+    assert set(catalogue.subjects) == subjects | people | {BROAD}, "a subject the answer can name has no tags"
+    assert catalogue.lookup("cat")[0].tag == "cat"
 
 
 def test_catalogue_rejects_bad_entries(tmp_path: Path) -> None:
@@ -110,10 +107,19 @@ def test_composer_ranks_the_label_tags_first_and_caps_mega_tags() -> None:
     assert result.line.startswith("#") and result.line.count("#") == 5
 
 
-def test_composer_leads_with_imagenet_when_not_confident() -> None:
-    result = compose_hashtags(CAT, Catalogue(), TrendFacts({}, {}), frozenset(), count=4)
-    assert {t.label for t in result.tags} <= {"Egyptian cat", "tabby"}
-    assert "egyptiancat" in [t.tag for t in result.tags]
+def test_a_coarse_subject_gives_its_curated_tags_and_its_sure_detail() -> None:
+    result = compose_hashtags(CAT, Catalogue(), TrendFacts({}, {}), frozenset(), count=30)
+    tags = [t.tag for t in result.tags]
+    assert {t.label for t in result.tags} == {"cat"}, "every tag is for the subject the answer names"
+    assert "catlover" in tags and "egyptiancat" in tags
+
+
+def test_each_named_subject_gets_a_tag_and_an_unsure_answer_gets_broad_tags_only() -> None:
+    result = compose_hashtags(BEACH_PARTY, Catalogue(), TrendFacts({}, {}), frozenset(), count=3)
+    assert {t.label for t in result.tags} == {"group", "beach"}, "the place is named, so it gets a tag"
+    broad = compose_hashtags(Scene(()), Catalogue(), TrendFacts({}, {}), frozenset(), count=5)
+    assert {t.label for t in broad.tags} == {BROAD}
+    assert {t.tag for t in broad.tags} <= {entry.tag for entry in Catalogue().lookup(BROAD)}
 
 
 def test_composer_uses_related_tags_from_search() -> None:
@@ -226,7 +232,7 @@ async def test_new_label_is_queued_then_refreshed_into_the_cache(db) -> None:
     cache = TrendCache(db, Catalogue())
     first = await cache.facts_for(DAISY)
     assert first.related == {} and first.counts == {}
-    assert await trend_store.due_queries(db, 1e9, 1e9, 10) == ["daisy"], "labels under 5 % are not worth a search"
+    assert await trend_store.due_queries(db, 1e9, 1e9, 10) == ["daisy"], "only what the answer names is searched"
 
     responses.get(SEARCH_URL, json=search_body(("daisy", 5_100_000), ("daisychain", 9_000)))
     responses.get(WEB_INFO_URL, json={"data": {"name": "x", "media_count": 700_000}, "status": "ok"})

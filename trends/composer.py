@@ -1,8 +1,10 @@
-"""Turn what the model saw into the few hashtags worth posting.
+"""Turn what the answer names into the few hashtags worth posting.
 
-Instagram now shows only a handful of tags per post, so ranking is the
-product: a tag scores by how sure we are of its label × how closely it
-names the label × how useful its popularity is. Mega-tags (tens of millions
+Every candidate tag belongs to a subject the answer names (`inference.scene`),
+so no tag is for something the photo was not judged to show. Instagram now
+shows only a handful of tags per post, so ranking is the product: a tag
+scores by how sure we are of its subject × how closely it names the subject
+× how useful its popularity is. Mega-tags (tens of millions
 of posts) bury a small account's post within minutes, so mid-sized and niche
 tags are preferred and the popular ones are capped at a third of the list.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference.classifier import Prediction
+from inference.scene import Scene
 from trends.catalogue import Catalogue
 from trends.tags import is_valid, normalise, tags_from_label
 
@@ -22,7 +24,6 @@ MAX_TAG_COUNT = 30
 
 TIER_WEIGHT = {"mega": 0.55, "popular": 0.8, "medium": 1.0, "niche": 0.95, "tiny": 0.4, "unknown": 0.85}
 CROWDED = {"mega", "popular"}
-MIN_LABEL_SCORE = 0.05
 
 
 def tier_of(media_count: int) -> str:
@@ -75,32 +76,70 @@ class TrendFacts:
     related: dict[str, list[str]]
 
 
+# The lead subject's tags outweigh the second's, and the second's the third's.
+POSITION_WEIGHT = (1.0, 0.85, 0.7)
+# An answer that names nothing offers broad tags, weighted low so any named subject would beat them.
+BROAD = "broad"
+BROAD_WEIGHT = 0.5
+
+
 @dataclass(frozen=True)
-class WeightedLabel:
-    """A label as the composer weighs it; `imagenet_index` finds its catalogue group."""
+class Candidate:
+    """A tag the composer may choose, the named subject it is for, and how well it fits that subject."""
 
-    name: str
+    tag: str
+    key: str
     weight: float
-    imagenet_index: int | None = None
-    taught_tags: tuple[str, ...] = ()
+    fit: float
+    tier_hint: str
 
 
-def weighted_labels(prediction: Prediction) -> list[WeightedLabel]:
-    """Custom (and taught) classes lead when the head is confident; ImageNet's otherwise."""
-    custom_weight, imagenet_weight = (1.0, 0.6) if prediction.confident else (0.3, 1.0)
-    labels = [WeightedLabel(label.name, label.score * custom_weight, None, label.tags) for label in prediction.custom]
-    labels += [WeightedLabel(label.name, label.score * imagenet_weight, label.index) for label in prediction.imagenet]
-    return [label for label in labels if label.weight >= MIN_LABEL_SCORE]
+def candidates(scene: Scene, catalogue: Catalogue, related: dict[str, list[str]]) -> list[Candidate]:
+    """Every tag worth considering for the photo, each for a subject the answer names; `related` by query.
+
+    A trained, taught or lone ImageNet label offers its catalogue entry and tags made from its name;
+    a coarse subject offers its curated tiers and those of its fine label when that is named as the
+    detail; each offers the related tags Instagram's search returned for it. Nothing named: broad tags.
+    """
+    found: list[Candidate] = []
+    for position, named in enumerate(scene.named):
+        weight = named.score * POSITION_WEIGHT[min(position, len(POSITION_WEIGHT) - 1)]
+        for tag in named.tags:
+            found.append(Candidate(tag, named.key, weight, 1.05, "unknown"))
+        if named.source in ("trained", "taught", "label"):
+            derived = tags_from_label(named.key)
+            for rank, tag in enumerate(derived):
+                found.append(Candidate(tag, named.key, weight, 1.0 if rank == 0 else 0.75, "unknown"))
+        for entry in catalogue.lookup(named.key):
+            found.append(Candidate(entry.tag, named.key, weight, 0.85 if entry.tier == "popular" else 1.0, entry.tier))
+        if named.detail:
+            # The sure fine label says more than its subject (#pizzalover before #foodie).
+            for entry in catalogue.lookup(named.detail):
+                fit = 0.85 if entry.tier == "popular" else 1.05
+                found.append(Candidate(entry.tag, named.key, weight, fit, entry.tier))
+            for tag in tags_from_label(named.detail)[:1]:
+                found.append(Candidate(tag, named.key, weight, 1.0, "unknown"))
+        query = search_query(named.key)
+        for rank, tag in enumerate(related.get(query, []) if query else []):
+            found.append(Candidate(tag, named.key, weight, max(0.4, 0.65 - 0.03 * rank), "unknown"))
+    if not scene.named:
+        found += [Candidate(e.tag, BROAD, BROAD_WEIGHT, 1.0, e.tier) for e in catalogue.lookup(BROAD)]
+    return found
 
 
-def candidate_queries(prediction: Prediction) -> list[str]:
-    """The label texts worth an Instagram search, normalised (what the refresher queues)."""
-    seen = [tags_from_label(label.name)[:1] for label in weighted_labels(prediction)]
-    return list(dict.fromkeys(tag for tags in seen for tag in tags))
+def search_query(key: str) -> str | None:
+    """The Instagram search for a named subject: its name as one tag ("big cat" → "bigcat")."""
+    derived = tags_from_label(key)
+    return derived[0] if derived else None
+
+
+def candidate_queries(scene: Scene) -> list[str]:
+    """The searches worth making for this photo's subjects (what the refresher queues)."""
+    return list(dict.fromkeys(q for q in (search_query(n.key) for n in scene.named) if q))
 
 
 def compose_hashtags(
-    prediction: Prediction,
+    scene: Scene,
     catalogue: Catalogue,
     facts: TrendFacts,
     blocklist: frozenset[str] | set[str],
@@ -110,42 +149,30 @@ def compose_hashtags(
     count = max(1, min(count, MAX_TAG_COUNT))
     scores: dict[str, float] = {}
     origin: dict[str, tuple[str, str]] = {}
-
-    def offer(tag: str, label: str, weight: float, fit: float, tier_hint: str) -> None:
-        tag = normalise(tag)
+    for candidate in candidates(scene, catalogue, facts.related):
+        tag = normalise(candidate.tag)
         if not is_valid(tag) or tag in blocklist:
-            return
+            continue
         known = facts.counts.get(tag)
-        tier = tier_of(known) if known is not None else tier_hint
-        score = weight * fit * TIER_WEIGHT[tier]
+        tier = tier_of(known) if known is not None else candidate.tier_hint
+        score = candidate.weight * candidate.fit * TIER_WEIGHT[tier]
         if score > scores.get(tag, 0.0):
             if tag in scores:
                 score += 0.1 * scores[tag]
             scores[tag] = score
-            origin[tag] = (label, tier)
+            origin[tag] = (candidate.key, tier)
         else:
             scores[tag] += 0.1 * score
 
-    labels = weighted_labels(prediction)
-    for label in labels:
-        name, weight, index = label.name, label.weight, label.imagenet_index
-        for tag in label.taught_tags:
-            offer(tag, name, weight, 1.05, "unknown")
-        derived = tags_from_label(name)
-        for position, tag in enumerate(derived):
-            offer(tag, name, weight, 1.0 if position == 0 else 0.75, "unknown")
-        own_entry = catalogue.has_entry(name)
-        for entry in catalogue.lookup(name, index):
-            fit = (0.85 if entry.tier == "popular" else 1.0) * (1.0 if own_entry else 0.8)
-            offer(entry.tag, name, weight, fit, entry.tier)
-        for rank, tag in enumerate(facts.related.get(derived[0], []) if derived else []):
-            offer(tag, name, weight, max(0.4, 0.65 - 0.03 * rank), "unknown")
-
     ranked = sorted(scores, key=lambda tag: (-scores[tag], tag))
     crowded_quota = max(1, count // 3)
-    chosen: list[str] = []
+    # Each named subject's best tag comes first, so "3 people at the beach" gets a beach tag too.
+    leaders = {origin[tag][0]: tag for tag in reversed(ranked)}
+    chosen: list[str] = [leaders[n.key] for n in scene.named if n.key in leaders][:count]
     passed_over: list[str] = []
     for tag in ranked:
+        if tag in chosen:
+            continue
         if len(chosen) == count:
             break
         if origin[tag][1] in CROWDED and sum(origin[t][1] in CROWDED for t in chosen) >= crowded_quota:
@@ -159,5 +186,5 @@ def compose_hashtags(
             ChosenTag(tag, origin[tag][1], facts.counts.get(tag), origin[tag][0], round(scores[tag], 4))
             for tag in chosen
         ),
-        labels=tuple((label.name, round(label.weight, 4)) for label in labels),
+        labels=tuple((named.key, round(named.score, 4)) for named in scene.named),
     )

@@ -1,0 +1,166 @@
+"""What a model keeps of its training photos: each class's mean embedding and their pooled spread.
+
+    python -m inference.class_stats --data <training photos> --model <model folder>
+
+`inference.train` writes `class_stats.npz` and the open-set thresholds
+(`open_set.json`) into every model folder; this command adds both to a model
+exported before they existed. Taught labels compete with the trained classes
+through these statistics (`inference.few_shot`), and every class, trained or
+taught, claims only photos inside its region (`inference.open_set`).
+
+The embedding is the original ImageNet backbone's, which retraining the head
+never changes: statistics and taught examples survive a new model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from inference.classifier import DEFAULT_MODEL_DIR, Classifier
+from inference.dataset import list_photos
+from inference.decode import ImageRejected, decode_views
+from inference.report import METRICS_FILE, write_model_card
+
+STATS_FILE = "class_stats.npz"
+
+
+def unit(embeddings: np.ndarray) -> np.ndarray:
+    """Embeddings scaled to length 1, as float64: heads compare directions, not brightness or clutter."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class ClassStats:
+    """Per-class mean embeddings and their pooled within-class scatter: all a head needs of its data."""
+
+    names: tuple[str, ...]
+    means: np.ndarray
+    photos: np.ndarray
+    scatter: np.ndarray
+    rows: int
+
+    @classmethod
+    def from_examples(cls, examples: Mapping[str, np.ndarray]) -> ClassStats:
+        """From name → photos×views×dim embeddings."""
+        names = tuple(examples)
+        if not names:
+            return cls((), np.zeros((0, 0)), np.zeros(0, dtype=int), np.zeros((0, 0)), 0)
+        examples = {name: unit(examples[name]) for name in names}
+        means = np.stack([examples[name].reshape(-1, examples[name].shape[-1]).mean(axis=0) for name in names])
+        residuals = np.concatenate(
+            [examples[name].reshape(-1, means.shape[1]) - mean for name, mean in zip(names, means, strict=True)]
+        )
+        return cls(
+            names,
+            means,
+            np.array([len(examples[name]) for name in names]),
+            residuals.T @ residuals,
+            len(residuals),
+        )
+
+    def __add__(self, other: ClassStats) -> ClassStats:
+        if not other.names:
+            return self
+        if not self.names:
+            return other
+        return ClassStats(
+            self.names + other.names,
+            np.concatenate([self.means, other.means]),
+            np.concatenate([self.photos, other.photos]),
+            self.scatter + other.scatter,
+            self.rows + other.rows,
+        )
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(
+            path,
+            names=np.array(self.names),
+            means=self.means.astype(np.float32),
+            photos=self.photos,
+            scatter=self.scatter.astype(np.float32),
+            rows=self.rows,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> ClassStats:
+        with np.load(path) as data:
+            return cls(
+                tuple(str(name) for name in data["names"]),
+                data["means"].astype(np.float64),
+                data["photos"],
+                data["scatter"].astype(np.float64),
+                int(data["rows"]),
+            )
+
+
+def load_trained_stats(model_dir: Path) -> ClassStats | None:
+    """The model's class statistics, or None for a model exported before they existed."""
+    path = model_dir / STATS_FILE
+    return ClassStats.load(path) if path.exists() else None
+
+
+def photo_views_embeddings(classifier: Classifier, data: bytes) -> np.ndarray:
+    """views×dim embeddings of one photo, for scripts (the bot batches through `Classifier.classify`)."""
+    return classifier.run(decode_views(data))[2]
+
+
+def embed_photos(classifier: Classifier, photos: Mapping[str, list[Path]]) -> dict[str, np.ndarray]:
+    """name → photos×views×dim embeddings of the training photos; unreadable photos are skipped."""
+    examples = {}
+    for name, paths in photos.items():
+        embedded = []
+        for path in paths:
+            try:
+                embedded.append(photo_views_embeddings(classifier, path.read_bytes()))
+            except ImageRejected:
+                continue
+        examples[name] = np.stack(embedded)
+    return examples
+
+
+def write_model_stats(model_dir: Path, photos: Mapping[str, list[Path]], taught: Path | None = None) -> dict:
+    """Write `class_stats.npz` and the calibrated `open_set.json` next to an exported model.
+
+    The calibration is added to `metrics.json` and the model card; a taught-classes file, when
+    given, is folded in as `taught.npz`. Returns the calibration.
+    """
+    from inference.few_shot import TAUGHT_FILE, load_taught, save_taught
+    from inference.open_set import calibrate, save_calibration
+
+    classifier = Classifier(model_dir, people_model=None)
+    examples = embed_photos(classifier, photos)
+    ClassStats.from_examples(examples).save(model_dir / STATS_FILE)
+    calibration = calibrate(examples, classifier.imagenet_top()[0])
+    save_calibration(model_dir, calibration)
+    metrics_file = model_dir / METRICS_FILE
+    if metrics_file.is_file():
+        metrics = {**json.loads(metrics_file.read_text()), "open_set": calibration}
+        metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
+        write_model_card(metrics, model_dir)
+    if taught is not None:
+        save_taught(model_dir / TAUGHT_FILE, load_taught(taught))
+    return calibration
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inference.class_stats", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the training photos, <data>/<class>/*.jpg")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--taught", type=Path, help="fold this taught-classes export into the model")
+    args = parser.parse_args(argv)
+    photos = list_photos(args.data, json.loads((args.model / "labels.json").read_text())["classes"])
+    calibration = write_model_stats(args.model, photos, args.taught)
+    print(json.dumps({"classes": list(photos), "open_set": calibration, "out": str(args.model)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
