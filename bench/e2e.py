@@ -53,9 +53,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50_ms": statistics.median(ms), "p95_ms": cuts[94], "p99_ms": cuts[98], "max_ms": ms[-1]}
 
 
-def telegram_photos(count: int) -> list[list[tuple[int, int, bytes]]]:
+def telegram_photos(count: int, folder: Path = FLOWERS_DEV) -> list[list[tuple[int, int, bytes]]]:
     """Photos of varied content, each in Telegram's three renditions (JPEG q85)."""
-    files = sorted(FLOWERS_DEV.rglob("*.jpg"))[:count] if FLOWERS_DEV.is_dir() else []
+    files = sorted(folder.rglob("*.jpg"))[:count] if folder.is_dir() else []
     rng = np.random.default_rng(0)
     sources = [Image.open(f).convert("RGB") for f in files] or [
         Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).resize((640, 480)) for _ in range(count)
@@ -203,8 +203,8 @@ async def storage_rate(writers: int, per_writer: int) -> dict:
 
 
 async def run(args: argparse.Namespace) -> dict:
-    photos = telegram_photos(args.photos)
-    results: dict = {"photos": len(photos), "duration_s": args.duration}
+    photos = telegram_photos(args.photos, args.photo_dir)
+    results: dict = {"photos": len(photos), "from": str(args.photo_dir), "duration_s": args.duration}
     telegram, discord_fake = FakeTelegram(), FakeDiscord()
     await telegram.start()
     await discord_fake.start()
@@ -267,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--discord", type=int, default=50, help="concurrent /hashtags commands")
     parser.add_argument("--photos", type=int, default=40, help="distinct photos to send")
+    parser.add_argument(
+        "--photo-dir", type=Path, default=FLOWERS_DEV, help="where the photos come from (coco128: everyday photos)"
+    )
     parser.add_argument(
         "--telegram-rate", type=float, default=30.0, help="the bot's Bot API send limit (Telegram allows ~30/s)"
     )

@@ -14,7 +14,8 @@ smaller.
 Three ways to teach are compared in the same run, on the same draws:
 - `shipped`: `inference.few_shot` as the bot runs it (shrinkage LDA over 12
   views per photo, the trained classes' statistics, the n-photo correction;
-  a photo is taught only when the LDA puts it in the taught class, judged on
+  a photo is taught only when the LDA puts it in the taught class and it lies
+  inside that class's region with the model's calibrated radius, judged on
   its 6 unmirrored views when one leaves the taught class in question);
 - `softmax`: a class-weighted softmax head refitted on every class's
   embeddings (photo + mirror), the reference in issue 8;
@@ -42,10 +43,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.serving import FLOWERS_DEV
+from inference.class_stats import ClassStats
 from inference.classifier import DEFAULT_MODEL_DIR, Classifier
 from inference.dataset import list_classes, list_photos
 from inference.decode import decode_views
-from inference.few_shot import ClassStats, TaughtClass, fit_head, pool_views
+from inference.few_shot import TaughtClass, fit_head, pool_views
+from inference.open_set import Regions
 
 FLOWERS = FLOWERS_DEV.parent
 HOLDOUT_FIT = 40
@@ -112,6 +115,7 @@ def teach_and_predict(
     chosen: np.ndarray,
     dev_views: np.ndarray,
     trained_head: np.ndarray,
+    regions: tuple[np.ndarray, float],
 ) -> tuple[np.ndarray, float, np.ndarray]:
     """Dev predictions (class indexes; the trained head's for untaught photos), the seconds teaching took,
     and which dev photos were judged on all their views."""
@@ -120,7 +124,7 @@ def teach_and_predict(
     started = time.perf_counter()
     if method == "shipped":
         stats = ClassStats.from_examples({str(c): train[old][labels[old] == c] for c in sorted(set(labels[old]))})
-        head = fit_head(stats, [TaughtClass("new", train[chosen])])
+        head = fit_head(stats, [TaughtClass("new", train[chosen])], Regions.fit(stats, *regions))
         seconds = time.perf_counter() - started
         looked = np.array([head.in_question(e) for e in dev])
         queries = [pool_views(v) if look else v[0] for v, look in zip(dev_views, looked, strict=True)]
@@ -161,6 +165,7 @@ def quality(
         fit, rest = holdout_split(labels)
         train, labels, dev_views, dev_labels = train[fit], labels[fit], dev_views[rest], dev_labels[rest]
     dev = dev_views[:, 0]
+    regions = (classifier.imagenet_top()[0], classifier.regions.radius)
     results: dict[str, dict] = {}
     for shots in shots_list:
         for method in methods:
@@ -174,7 +179,7 @@ def quality(
                     rng = np.random.default_rng(100 * draw + new)
                     chosen = rng.choice(np.flatnonzero(labels == new), shots, replace=False)
                     predicted, took, looked = teach_and_predict(
-                        method, train, labels, old, chosen, dev_views, trained_head
+                        method, train, labels, old, chosen, dev_views, trained_head, regions
                     )
                     looked_others.append(looked[kept].mean())
                     looked_new.append(looked[~kept].mean())
