@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image
 from bot.config import Config
 from bot.pipeline import Pipeline
 from inference.classifier import DEFAULT_MODEL_DIR, Classifier
+from inference.open_set import REGIONS_FILE
 from storage.database import open_database
 from trends.catalogue import Catalogue
 
@@ -56,16 +58,34 @@ def tablecloth(seed: int) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture
-async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
-    classifier = Classifier(DEFAULT_MODEL_DIR)
-    db = await open_database(tmp_path / "bot.sqlite3")
+@asynccontextmanager
+async def serving(model_dir: Path, database: Path) -> AsyncIterator[Pipeline]:
+    """A pipeline on this model and database, closed afterwards."""
+    classifier = Classifier(model_dir)
+    db = await open_database(database)
     shared = Pipeline(classifier, db, Catalogue())
     await shared.teaching.load()
-    yield shared
-    await shared.drain()
-    await classifier.aclose()
-    await db.close()
+    try:
+        yield shared
+    finally:
+        await shared.drain()
+        await classifier.aclose()
+        await db.close()
+
+
+@pytest.fixture
+async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
+    async with serving(DEFAULT_MODEL_DIR, tmp_path / "bot.sqlite3") as shared:
+        yield shared
+
+
+def without_thresholds(folder: Path) -> Path:
+    """The shipped model as exported before open-set thresholds existed: links to all its files but those."""
+    folder.mkdir(parents=True)
+    for path in DEFAULT_MODEL_DIR.iterdir():
+        if path.name != REGIONS_FILE:
+            (folder / path.name).symlink_to(path)
+    return folder
 
 
 @pytest.fixture

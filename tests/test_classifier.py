@@ -15,9 +15,10 @@ from inference import predict
 from inference.class_stats import ClassStats
 from inference.classifier import DEFAULT_MODEL_DIR, Classifier, load_imagenet_labels
 from inference.decode import decode_image, decode_photo
-from inference.open_set import CLAIM_SHARE, REGIONS_FILE, Regions, calibrate
+from inference.open_set import CLAIM_SHARE, Regions, calibrate
 from inference.people import PeopleDetector, blobs
 from inference.subjects import SubjectTree
+from tests.conftest import without_thresholds
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FLOWERS = {path: path.name.split("-")[0] for path in sorted(FIXTURES.glob("*-*.jpg"))}
@@ -60,26 +61,16 @@ def test_flower_classes_do_not_claim_everyday_photos(classifier: Classifier, eve
     assert prediction.region is not None and prediction.region > 1
 
 
-def old_model(tmp_path: Path) -> Path:
-    """The shipped model as it was exported before open-set thresholds existed."""
-    folder = tmp_path / "old"
-    folder.mkdir(parents=True)
-    for path in DEFAULT_MODEL_DIR.iterdir():
-        if path.name != REGIONS_FILE:
-            (folder / path.name).symlink_to(path)
-    return folder
-
-
 def test_a_model_without_thresholds_loads_says_so_and_claims_by_softmax(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     image = decode_image(next(iter(FLOWERS)).read_bytes())[None]
     with caplog.at_level(logging.WARNING):
-        old = Classifier(old_model(tmp_path))
+        old = Classifier(without_thresholds(tmp_path / "old"))
     assert not old.open_set and "has no open-set thresholds" in caplog.text
     prediction = old.predict(image)[0]
     assert prediction.confident and prediction.region is None
-    assert not Classifier(old_model(tmp_path / "strict"), confidence=1.01).predict(image)[0].confident
+    assert not Classifier(without_thresholds(tmp_path / "strict"), confidence=1.01).predict(image)[0].confident
 
 
 def test_calibrated_radius_keeps_the_share_of_held_out_photos_it_promises() -> None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from bot.pipeline import Pipeline
-from inference.classifier import DEFAULT_MODEL_DIR, Classifier, Label, Prediction, load_imagenet_labels
-from inference.open_set import REGIONS_FILE
+from inference.classifier import Label, Prediction, load_imagenet_labels
 from inference.people import NOBODY, People
 from inference.scene import DETAIL, SURE, describe
 from inference.subjects import SubjectTree
-from storage.database import open_database
+from tests.conftest import serving, without_thresholds
 from trends.catalogue import Catalogue
 from trends.composer import BROAD, TrendFacts, compose_hashtags
 
@@ -78,24 +76,6 @@ def test_a_claimed_class_leads_and_hides_imagenet_subjects_but_not_people() -> N
     assert [n.key for n in scene.named] == ["daisy", "person"]
 
 
-@pytest.fixture
-async def old_model_pipeline(tmp_path: Path):
-    """The pipeline on the shipped model as exported before open-set thresholds existed."""
-    folder = tmp_path / "old"
-    folder.mkdir()
-    for path in DEFAULT_MODEL_DIR.iterdir():
-        if path.name != REGIONS_FILE:
-            (folder / path.name).symlink_to(path)
-    classifier = Classifier(folder)
-    db = await open_database(tmp_path / "bot.sqlite3")
-    pipeline = Pipeline(classifier, db, Catalogue())
-    await pipeline.teaching.load()
-    yield pipeline
-    await pipeline.drain()
-    await classifier.aclose()
-    await db.close()
-
-
 async def test_everyday_photos_get_tags_for_what_they_show(pipeline: Pipeline, everyday_photos) -> None:
     answers = {what: await pipeline.answer(data, "test", "1", "1") for what, data in everyday_photos.items()}
     for what, answer in answers.items():
@@ -111,7 +91,8 @@ async def test_everyday_photos_get_tags_for_what_they_show(pipeline: Pipeline, e
     assert "pizza" in answers["pizza"].scene.line and "#pizza" in answers["pizza"].tags.line
 
 
-async def test_a_model_without_thresholds_still_answers(old_model_pipeline: Pipeline, flower_photos) -> None:
-    answer = await old_model_pipeline.answer(flower_photos["daisy"], "test", "1", "1")
-    assert answer.scene.line == "daisy" and answer.tags.tags
-    assert not old_model_pipeline.teaching.available
+async def test_a_model_without_thresholds_still_answers(tmp_path: Path, flower_photos) -> None:
+    async with serving(without_thresholds(tmp_path / "old"), tmp_path / "bot.sqlite3") as old:
+        answer = await old.answer(flower_photos["daisy"], "test", "1", "1")
+        assert answer.scene.line == "daisy" and answer.tags.tags
+        assert not old.teaching.available
