@@ -285,8 +285,10 @@ class TelegramBot:
         classifier = self.pipeline.classifier
         await update.effective_message.reply_text(
             f"Model {classifier.version}: MobileNetV2 transfer model served with LiteRT.\n"
-            f"Own classes: {', '.join(classifier.classes)}.\n"
-            "Any other photo is described with the 1000 ImageNet classes.\n"
+            f"Own classes: {', '.join(classifier.classes)}"
+            + (" (each claims only photos that look like it).\n" if classifier.open_set else ".\n")
+            + "People are seen by a segmentation model; anything else is named by the subjects the 1000 ImageNet "
+            "classes add up to, and only when I am sure.\n"
             "Hashtag popularity comes from Instagram, refreshed in the background."
         )
 

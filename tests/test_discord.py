@@ -80,6 +80,16 @@ async def test_slash_command_defers_then_follows_up_with_hashtags(client, fake, 
         assert tuple(await cursor.fetchone()) == ("discord", "500", "700", "ok")
 
 
+async def test_a_cat_is_named_a_cat_with_cat_tags(client, fake, everyday_photos) -> None:
+    photo = fake.attachment(everyday_photos["cat"])
+    interaction = await fake.slash(702, "hashtags", [image_option(photo)], [photo])
+    _, followups = await answered(fake, interaction)
+    text = followups[0]["content"]
+    assert "a cat" in text.splitlines()[0]
+    block = text.split("```\n")[1].split("\n```")[0]
+    assert "#catlover" in block.split() and "#rose" not in block.split()
+
+
 async def test_count_option_and_private_flag(client, fake, flower_photos) -> None:
     _, data = next(iter(flower_photos.items()))
     photo = fake.attachment(data)

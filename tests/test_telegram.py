@@ -73,6 +73,14 @@ async def test_photo_gets_subject_and_copyable_hashtags(app, fake: FakeTelegram,
     assert {"download", "decode", "inference", "compose", "send"} <= set(json.loads(rows[0][3]))
 
 
+async def test_a_portrait_gets_people_tags_and_no_flower(app, fake: FakeTelegram, everyday_photos) -> None:
+    await fake.push(fake.photo_message(8, everyday_photos["portrait"]))
+    (answer,) = await reply(fake, 8)
+    subject, tag_line = answer["text"].splitlines()[:2]
+    assert subject.startswith("📷 a portrait")
+    assert "#portrait" in tag_line and not {"#rose", "#tulip", "#daisy", "#flowers"} & set(tag_line.split())
+
+
 async def test_typing_is_shown_while_a_slow_answer_is_prepared(app, fake: FakeTelegram, flower_photos, pipeline):
     name, data = next(iter(flower_photos.items()))
     release = gate_classifier(pipeline)
