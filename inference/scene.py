@@ -98,21 +98,20 @@ def describe(prediction: Prediction, tree: SubjectTree) -> Scene:
     if prediction.confident:
         best = prediction.custom[0]
         named.append(Named(best.name, best.name, best.score, "taught" if best.index < 0 else "trained", tags=best.tags))
-    people = prediction.people
-    if people is not None and people.present:
-        key, phrase = people_phrase(people)
-        named.append(Named(key, phrase, min(1.0, 0.5 + people.share), "people"))
+    seen = prediction.people is not None and prediction.people.present
+    if seen:
+        key, phrase = people_phrase(prediction.people)
+        named.append(Named(key, phrase, min(1.0, 0.5 + prediction.people.share), "people"))
     scores = {label.name: label.score for label in prediction.subjects}
     sure = sorted((k for k, p in scores.items() if p >= SURE), key=lambda k: (tree.subjects[k].classes, k))
     top = prediction.imagenet[0] if prediction.imagenet else None
     claimed = prediction.confident
-    for key in sure[:1]:
-        subject = tree.subjects[key]
-        if (key == "people" and people is not None and people.present) or (claimed and not subject.setting):
-            continue
-        detail = top.name if top and top.score >= DETAIL and key in tree.class_subjects[top.index] else ""
-        setting = subject.setting if named else ""
-        named.append(Named(key, subject.phrase, scores[key], "subject", detail=detail, setting=setting))
+    lead = tree.subjects[sure[0]] if sure else None
+    # A claimed class is the subject: ImageNet's view of it ("flowers" under "daisy") adds only a place.
+    if lead and not (lead.key == "people" and seen) and not (claimed and not lead.setting):
+        detail = top.name if top and top.score >= DETAIL and lead.key in tree.class_subjects[top.index] else ""
+        setting = lead.setting if named else ""
+        named.append(Named(lead.key, lead.phrase, scores[lead.key], "subject", detail=detail, setting=setting))
     if not sure and not claimed and top and top.score >= ALONE and not tree.class_subjects[top.index]:
         named.append(Named(top.name, article(top.name), top.score, "label"))
     if named and not any(n.setting for n in named):
