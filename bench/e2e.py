@@ -29,8 +29,9 @@ from PIL import Image
 
 from bench.serving import FLOWERS_DEV
 from bot.config import Config
-from inference.classifier import DEFAULT_MODEL_DIR, Classifier
+from inference.classifier import Classifier
 from inference.decode import decode_photo
+from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.scene import describe
 from storage import trend_store
 from storage.database import open_database

@@ -44,11 +44,13 @@ import numpy as np
 
 from bench.serving import FLOWERS_DEV
 from inference.class_stats import ClassStats
-from inference.classifier import DEFAULT_MODEL_DIR, Classifier
+from inference.classifier import Classifier
 from inference.dataset import list_classes, list_photos
 from inference.decode import decode_views
-from inference.few_shot import TaughtClass, fit_head, pool_views
+from inference.few_shot import fit_head, pool_views
+from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.open_set import Regions
+from inference.values import TaughtClass
 
 FLOWERS = FLOWERS_DEV.parent
 HOLDOUT_FIT = 40

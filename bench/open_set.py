@@ -23,9 +23,10 @@ import numpy as np
 
 from bench.real_photos import EXPECTED, SHARED, read_tsv
 from inference.class_stats import ClassStats, embed_photos, unit
-from inference.classifier import DEFAULT_MODEL_DIR, Classifier
+from inference.classifier import Classifier
 from inference.dataset import list_photos
 from inference.decode import decode_image
+from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.open_set import Regions
 
 

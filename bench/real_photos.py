@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.pipeline import Answer, Pipeline
-from inference.classifier import DEFAULT_MODEL_DIR, Classifier
+from inference.classifier import Classifier
 from inference.dataset import list_photos
 from inference.decode import ImageRejected
+from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.subjects import SubjectTree
 from storage.database import open_database
 from trends.catalogue import Catalogue

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from inference.classifier import DEFAULT_MODEL_DIR, Classifier
+from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, decode_image
+from inference.model_folder import DEFAULT_MODEL_DIR, KERAS_FILE
 
 FLOWERS_DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "flowers" / "dev"
 
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
         import inference.model  # noqa: F401 - registers the preprocessing layer
 
-        model = keras.saving.load_model(args.model / "model.keras")
+        model = keras.saving.load_model(args.model / KERAS_FILE)
         x1, xb = one.astype(np.float32), batch.astype(np.float32)
         results["keras predict batch 1"] = summary(timed(lambda: model.predict(x1, verbose=0), args.runs // 2))
         results[f"keras predict batch {args.batch}"] = summary(

@@ -22,15 +22,14 @@ from bot.config import Config, load_config_or_exit
 from bot.logs import setup_logging
 from bot.pipeline import Pipeline
 from bot.render import count_lines, subject_line, tier_summary
-from inference.class_stats import STATS_FILE
 from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
-from inference.open_set import REGIONS_FILE
+from inference.model_folder import REGIONS_FILE, STATS_FILE
 from storage import request_log, taught, trend_store
-from storage.database import SchemaTooNew, open_database, write
+from storage.database import DAY, SchemaTooNew, open_database, write
 from trends.catalogue import Catalogue
 from trends.instagram import InstagramClient
-from trends.refresher import DAY, TrendRefresher
+from trends.refresher import TrendRefresher
 
 log = logging.getLogger("bot")
 

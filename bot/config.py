@@ -15,10 +15,14 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from inference.classifier import DEFAULT_MODEL_DIR
 from inference.decode import DEFAULT_MAX_PIXELS
-from trends.composer import DEFAULT_TAG_COUNT, MAX_TAG_COUNT
-from trends.refresher import DAY, RefreshSettings
+from inference.model_folder import DEFAULT_MODEL_DIR, MODEL_FILE
+from storage.database import DAY
+from storage.settings import DEFAULT_TAG_COUNT, MAX_TAG_COUNT
+from trends.refresher import RefreshSettings
+
+# The largest file the Bot API lets a bot download.
+BOT_API_FILE_LIMIT = 20 * 1024 * 1024
 
 
 class ConfigError(Exception):
@@ -51,7 +55,7 @@ class Config:
     model_dir: Path = _env("MODEL_DIR", DEFAULT_MODEL_DIR)
     confidence: float = _env("CONFIDENCE_THRESHOLD", 0.5)
     max_image_pixels: int = _env("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS)
-    max_file_bytes: int = _env("MAX_FILE_BYTES", 20 * 1024 * 1024)
+    max_file_bytes: int = _env("MAX_FILE_BYTES", BOT_API_FILE_LIMIT)
     flood_photos: int = _env("FLOOD_PHOTOS", 5)
     flood_window: float = _env("FLOOD_WINDOW_SECONDS", 10.0)
     default_tag_count: int = _env("DEFAULT_TAG_COUNT", DEFAULT_TAG_COUNT)
@@ -135,14 +139,14 @@ def _check(config: Config) -> None:
     checks = [
         (0 < config.confidence <= 1, "CONFIDENCE_THRESHOLD must be in (0, 1]"),
         (config.max_image_pixels >= 1_000_000, "MAX_IMAGE_PIXELS must be at least 1000000"),
-        (0 < config.max_file_bytes <= 20 * 1024 * 1024, "MAX_FILE_BYTES must be 1..20971520 (Bot API limit)"),
+        (0 < config.max_file_bytes <= BOT_API_FILE_LIMIT, f"MAX_FILE_BYTES must be 1..{BOT_API_FILE_LIMIT} (Bot API)"),
         (config.flood_photos >= 1 and config.flood_window > 0, "FLOOD_PHOTOS and FLOOD_WINDOW_SECONDS must be > 0"),
         (1 <= config.default_tag_count <= MAX_TAG_COUNT, f"DEFAULT_TAG_COUNT must be 1..{MAX_TAG_COUNT}"),
         (
             config.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
             "LOG_LEVEL must be DEBUG/INFO/WARNING/ERROR",
         ),
-        ((config.model_dir / "model.tflite").is_file(), f"MODEL_DIR={config.model_dir} has no model.tflite"),
+        ((config.model_dir / MODEL_FILE).is_file(), f"MODEL_DIR={config.model_dir} has no {MODEL_FILE}"),
         (not config.webhook_url or config.webhook_url.startswith("https://"), "TELEGRAM_WEBHOOK_URL must be https://"),
         (config.retention_days > 0, "REQUEST_RETENTION_DAYS must be > 0"),
         (config.telegram_max_rate > 0, "TELEGRAM_MAX_MESSAGES_PER_SECOND must be > 0"),

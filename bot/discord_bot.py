@@ -22,7 +22,7 @@ from bot.teaching import GLOBAL, TeachingError, parse_learn
 from inference.decode import ImageRejected
 from inference.few_shot import MIN_EXAMPLES
 from storage import settings
-from trends.composer import MAX_TAG_COUNT
+from storage.settings import MAX_TAG_COUNT
 
 log = logging.getLogger(__name__)
 PLATFORM = "discord"
@@ -34,9 +34,7 @@ LEARN_ATTACHMENTS = 10
 def answer_markdown(answer: Answer) -> str:
     """Subject, the tags in a code block for exact copying, and a short note."""
     note = "\n".join(count_lines(answer.tags)) if answer.show_counts else tier_summary(answer.tags.tags)
-    return (
-        f"📷 **{discord.utils.escape_markdown(subject_line(answer.scene))}**\n```\n{answer.tags.line}\n```{note}"
-    )
+    return f"📷 **{discord.utils.escape_markdown(subject_line(answer.scene))}**\n```\n{answer.tags.line}\n```{note}"
 
 
 def is_image(attachment: discord.Attachment) -> bool:

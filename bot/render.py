@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from inference.scene import Scene
 from trends.composer import ChosenTag, ComposedTags
+from trends.tiers import MEDIUM, MEGA, NICHE, ORDER, POPULAR, TINY, UNKNOWN
 
 TIER_NAMES = {
-    "mega": "mega",
-    "popular": "popular",
-    "medium": "medium",
-    "niche": "niche",
-    "tiny": "small",
-    "unknown": "not yet known",
+    MEGA: "mega",
+    POPULAR: "popular",
+    MEDIUM: "medium",
+    NICHE: "niche",
+    TINY: "small",
+    UNKNOWN: "not yet known",
 }
 
 
@@ -36,7 +37,7 @@ def count_lines(tags: ComposedTags) -> list[str]:
 
 def tier_summary(tags: tuple[ChosenTag, ...]) -> str:
     """'2 medium, 2 niche, 1 popular', for a one-line note under the tags."""
-    order = list(TIER_NAMES)
+    order = list(ORDER)
     counts: dict[str, int] = {}
     for t in tags:
         counts[t.tier] = counts.get(t.tier, 0) + 1

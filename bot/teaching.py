@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 import aiosqlite
 import numpy as np
 
-from inference.classifier import Classifier, Prediction
+from inference.classifier import Classifier
 from inference.decode import DEFAULT_MAX_PIXELS, decode_views
-from inference.few_shot import MIN_EXAMPLES, TAUGHT_FILE, FewShotHead, TaughtClass, fit_head, load_taught, resemblance
+from inference.few_shot import MIN_EXAMPLES, FewShotHead, fit_head, load_taught, resemblance
+from inference.model_folder import TAUGHT_FILE
+from inference.values import Prediction, TaughtClass
 from storage import taught
 from trends.tags import is_valid, normalise
 

@@ -45,7 +45,8 @@ from bot.telegram_http import AiohttpTransport
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.few_shot import MIN_EXAMPLES
 from storage import request_log, settings, trend_store
-from trends.composer import MAX_TAG_COUNT, ComposedTags
+from storage.settings import MAX_TAG_COUNT
+from trends.composer import ComposedTags
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"

@@ -20,7 +20,8 @@ from pathlib import Path
 from bot.config import load_config_or_exit
 from bot.teaching import GLOBAL
 from inference.classifier import model_backbone
-from inference.few_shot import TaughtClass, save_taught
+from inference.few_shot import save_taught
+from inference.values import TaughtClass
 from storage import taught
 from storage.database import open_database
 

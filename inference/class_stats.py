@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.classifier import DEFAULT_MODEL_DIR, Classifier
+from inference.classifier import Classifier
 from inference.dataset import list_photos
 from inference.decode import ImageRejected, decode_views
-from inference.report import METRICS_FILE, write_model_card
-
-STATS_FILE = "class_stats.npz"
+from inference.model_folder import DEFAULT_MODEL_DIR, LABELS_FILE, METRICS_FILE, STATS_FILE, TAUGHT_FILE
+from inference.report import write_model_card
 
 
 def unit(embeddings: np.ndarray) -> np.ndarray:
@@ -132,7 +131,7 @@ def write_model_stats(model_dir: Path, photos: Mapping[str, list[Path]], taught:
     The calibration is added to `metrics.json` and the model card; a taught-classes file, when
     given, is folded in as `taught.npz`. Returns the calibration.
     """
-    from inference.few_shot import TAUGHT_FILE, load_taught, save_taught
+    from inference.few_shot import load_taught, save_taught
     from inference.open_set import calibrate, save_calibration
 
     classifier = Classifier(model_dir, people_model=None)
@@ -156,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--taught", type=Path, help="fold this taught-classes export into the model")
     args = parser.parse_args(argv)
-    photos = list_photos(args.data, json.loads((args.model / "labels.json").read_text())["classes"])
+    photos = list_photos(args.data, json.loads((args.model / LABELS_FILE).read_text())["classes"])
     calibration = write_model_stats(args.model, photos, args.taught)
     print(json.dumps({"classes": list(photos), "open_set": calibration, "out": str(args.model)}))
     return 0

@@ -25,7 +25,6 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,59 +32,24 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from inference.decode import MODEL_SIZE
-from inference.people import MODEL_FILE as PEOPLE_MODEL
-from inference.people import People, PeopleDetector
+from inference.model_folder import DEFAULT_MODEL_DIR, LABELS_FILE, MODEL_FILE, REGIONS_FILE
+from inference.people import PEOPLE_MODEL, PeopleDetector
 from inference.subjects import SubjectTree
+from inference.values import Label, People, Prediction
 
 if TYPE_CHECKING:
     from inference.class_stats import ClassStats
     from inference.open_set import Regions
 
 IMAGENET_LABELS = Path(__file__).with_name("imagenet_labels.txt")
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "flowers"
 # Subjects below this probability are not passed on at all; `inference.scene` decides which are sure.
 SUBJECT_FLOOR = 0.05
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Label:
-    """A class name with the model's probability for it; `index` is the class's output position.
-
-    A taught label (index -1) carries the hashtags it was taught with.
-    """
-
-    name: str
-    score: float
-    index: int
-    tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What the models saw in one photo.
-
-    `confident` is True when the best custom class claims the photo: it lies
-    inside that class's region (`region`, its distance as a share of the
-    radius, is at most 1), or, for a model without open-set thresholds, the
-    softmax is above the confidence threshold. Otherwise the photo is none
-    of the trained classes and `custom` is only what the softmax preferred.
-    `subjects` are the coarse subjects the ImageNet probabilities add up to.
-    """
-
-    custom: tuple[Label, ...]
-    imagenet: tuple[Label, ...]
-    confident: bool
-    model_version: str
-    embedding: np.ndarray = field(repr=False, compare=False)
-    subjects: tuple[Label, ...] = ()
-    people: People | None = None
-    region: float | None = None
-
-
 def model_backbone(model_dir: Path) -> str:
     """Which backbone made the model's embeddings (stored examples are only comparable within one)."""
-    return json.loads((model_dir / "labels.json").read_text()).get("backbone", "mobilenetv2")
+    return json.loads((model_dir / LABELS_FILE).read_text()).get("backbone", "mobilenetv2")
 
 
 def load_imagenet_labels(path: Path = IMAGENET_LABELS) -> list[str]:
@@ -107,7 +71,7 @@ class Classifier:
         people_model: Path | None = PEOPLE_MODEL,
     ) -> None:
         self.model_dir = model_dir
-        meta = json.loads((model_dir / "labels.json").read_text())
+        meta = json.loads((model_dir / LABELS_FILE).read_text())
         self.classes: list[str] = meta["classes"]
         self.version: str = meta["version"]
         self.backbone = model_backbone(model_dir)
@@ -117,7 +81,7 @@ class Classifier:
         self.top_k = top_k
         self.max_batch = max_batch
         threads = threads or os.cpu_count() or 1
-        self._interpreter = Interpreter(str(model_dir / "model.tflite"), num_threads=threads)
+        self._interpreter = Interpreter(str(model_dir / MODEL_FILE), num_threads=threads)
         self._runner = self._interpreter.get_signature_runner()
         self._input_name = next(iter(self._runner.get_input_details()))
         self.people = PeopleDetector(people_model, threads) if people_model else None
@@ -132,7 +96,7 @@ class Classifier:
         self._centres = self.regions.centres(self.trained_stats.means) if self.regions else None
 
     def _load_regions(self) -> tuple[Regions, ClassStats] | tuple[None, None]:
-        from inference.open_set import REGIONS_FILE, load_regions
+        from inference.open_set import load_regions
 
         loaded = load_regions(self.model_dir, self.imagenet_top()[0])
         if loaded is None:
@@ -178,7 +142,7 @@ class Classifier:
                 probabilities = np.exp(logits - logits.max())
                 if np.abs(probabilities / probabilities.sum() - expected).max() < 2e-3:
                     return matrix.T, bias
-        raise ValueError(f"{self.model_dir / 'model.tflite'}: no ImageNet layer weights that reproduce its output")
+        raise ValueError(f"{self.model_dir / MODEL_FILE}: no ImageNet layer weights that reproduce its output")
 
     def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw model outputs (custom, imagenet, embedding) for an N×224×224×3 uint8/float batch."""

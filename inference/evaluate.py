@@ -26,7 +26,8 @@ import numpy as np
 from inference.classifier import Classifier
 from inference.dataset import IMAGE_SUFFIXES, PhotoSet, load_photo_set
 from inference.decode import decode_image
-from inference.report import METRICS_FILE, Scores, format_scores, score, write_model_card
+from inference.model_folder import KERAS_FILE, METRICS_FILE
+from inference.report import Scores, format_scores, score, write_model_card
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,7 +51,7 @@ def keras_probabilities(model_dir: Path, images: np.ndarray) -> np.ndarray:
 
     import inference.model  # noqa: F401 - registers the preprocessing layer for loading
 
-    model = keras.saving.load_model(model_dir / "model.keras")
+    model = keras.saving.load_model(model_dir / KERAS_FILE)
     return model.predict(images.astype("float32"), batch_size=32, verbose=0)[0]
 
 
@@ -97,7 +98,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Scores]:
     probabilities: dict[str, np.ndarray] = {
         "litert": sum(tflite_probabilities(classifier, v) for v in views) / len(views)
     }
-    if not args.tflite_only and (args.model / "model.keras").exists():
+    if not args.tflite_only and (args.model / KERAS_FILE).exists():
         probabilities["keras"] = sum(keras_probabilities(args.model, v) for v in views) / len(views)
     for name, probs in probabilities.items():
         results[name] = score(photos.labels, probs.argmax(axis=1), photos.classes)

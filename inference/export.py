@@ -14,10 +14,9 @@ from pathlib import Path
 
 import keras
 
-from inference.report import METRICS_FILE, write_model_card
+from inference.model_folder import LABELS_FILE, METRICS_FILE, MODEL_FILE
+from inference.report import write_model_card
 
-MODEL_FILE = "model.tflite"
-LABELS_FILE = "labels.json"
 OUTPUTS = ("custom", "imagenet", "embedding")  # the serving model's outputs, in order
 
 

@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from inference.class_stats import ClassStats, unit
-from inference.classifier import Label, Prediction
 from inference.open_set import Regions
+from inference.values import Label, Prediction, TaughtClass
 
-TAUGHT_FILE = "taught.npz"
 SHRINKAGE = 0.5
 MIN_EXAMPLES = 5
 # A photo is looked at again on more views when a taught class is within this many radii of it.
@@ -43,15 +42,6 @@ SECOND_LOOK = 2.0
 def pool_views(embeddings: np.ndarray) -> np.ndarray:
     """One photo's views×dim embeddings as one direction: the photo seen as its class's examples were."""
     return unit(unit(embeddings).mean(axis=0))
-
-
-@dataclass(frozen=True)
-class TaughtClass:
-    """A class the trained head does not know: its photos' embeddings and the tags it was taught with."""
-
-    name: str
-    examples: np.ndarray
-    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

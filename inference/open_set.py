@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from inference.class_stats import ClassStats, load_trained_stats, unit
+from inference.model_folder import REGIONS_FILE
 
 log = logging.getLogger(__name__)
-REGIONS_FILE = "open_set.json"
 SHRINKAGE = 0.8
 CLAIM_SHARE = 0.95
 FOLDS = 10

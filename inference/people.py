@@ -17,38 +17,19 @@ together count as one: the count is a lower bound, said as "a few" or
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from inference.values import SEEN_SHARE, People
+
 PEOPLE_DIR = Path(__file__).resolve().parent.parent / "models" / "people"
-MODEL_FILE = PEOPLE_DIR / "person_segmentation.tflite"
-LABELS_FILE = PEOPLE_DIR / "pascal_voc_labels.txt"
+PEOPLE_MODEL = PEOPLE_DIR / "person_segmentation.tflite"
+VOC_LABELS = PEOPLE_DIR / "pascal_voc_labels.txt"
 PERSON = "person"
-# A class is seen when it covers this share of the grid (7 of 289 cells): below it, on coco128,
-# the model's stray cells on photos without people outnumber the small people it finds.
-SEEN_SHARE = 0.025
 # A blob this small beside a bigger one is usually part of the same person (an arm, a leg).
 MIN_BLOB_SHARE = 0.01
-
-
-@dataclass(frozen=True)
-class People:
-    """What the segmentation saw: people (share of the photo, blobs, the largest) and other VOC classes."""
-
-    share: float
-    count: int
-    largest: float
-    objects: tuple[tuple[str, float], ...] = ()
-
-    @property
-    def present(self) -> bool:
-        return self.share >= SEEN_SHARE
-
-
-NOBODY = People(0.0, 0, 0.0)
 
 
 def blobs(mask: np.ndarray) -> list[int]:
@@ -72,14 +53,14 @@ def blobs(mask: np.ndarray) -> list[int]:
     return sorted(sizes, reverse=True)
 
 
-def read_classes(path: Path = LABELS_FILE) -> list[str]:
+def read_classes(path: Path = VOC_LABELS) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
 class PeopleDetector:
     """LiteRT segmentation, one photo at a time (the model takes batches of one); not thread-safe."""
 
-    def __init__(self, model_file: Path = MODEL_FILE, threads: int | None = None) -> None:
+    def __init__(self, model_file: Path = PEOPLE_MODEL, threads: int | None = None) -> None:
         self.classes = read_classes()
         self._interpreter = Interpreter(str(model_file), num_threads=threads or os.cpu_count() or 1)
         self._interpreter.allocate_tensors()

@@ -9,9 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from inference.classifier import DEFAULT_MODEL_DIR, Classifier, Prediction
+from inference.classifier import Classifier
 from inference.decode import ImageRejected, decode_photo
+from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.scene import describe
+from inference.values import Prediction
 
 
 def describe_prediction(prediction: Prediction, classifier: Classifier) -> str:

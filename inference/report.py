@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-CARD_FILE = "MODEL_CARD.md"
-METRICS_FILE = "metrics.json"
+from inference.model_folder import CARD_FILE
 
 
 @dataclass

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inference.classifier import Prediction
-from inference.people import People
 from inference.subjects import SubjectTree
+from inference.values import People, Prediction
 
 # A coarse subject (its ImageNet classes' summed probability) is named from here.
 SURE = 0.6

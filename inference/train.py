@@ -76,6 +76,7 @@ def train(args: argparse.Namespace) -> dict:
     from inference.export import export_model
     from inference.few_shot import load_taught
     from inference.model import BACKBONES, build_model, resolve_weights, weights_sha256
+    from inference.model_folder import KERAS_FILE
     from inference.report import plot_confusion, plot_history, score
 
     keras.utils.set_random_seed(args.seed)
@@ -151,7 +152,7 @@ def train(args: argparse.Namespace) -> dict:
     server = model.serving()
 
     args.out.mkdir(parents=True, exist_ok=True)
-    server.save(args.out / "model.keras")
+    server.save(args.out / KERAS_FILE)
     eval_idx = val_idx if len(val_idx) else train_idx
     predicted = server.predict(x[eval_idx], batch_size=args.batch_size, verbose=0)[0].argmax(axis=1)
     val_scores = score(y[eval_idx], predicted, photos.classes)

@@ -16,6 +16,9 @@ import aiosqlite
 
 from storage.migrations import MIGRATIONS
 
+HOUR = 3600.0
+DAY = 24 * HOUR
+
 
 class SchemaTooNew(Exception):
     """The file was written by a newer version of the bot; we refuse to touch it."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
-from storage.database import now, write
+from storage.database import DAY, now, write
 
 
 @dataclass
@@ -57,7 +57,7 @@ async def log_request(db: aiosqlite.Connection, request: LoggedRequest, at: floa
 
 async def delete_older_than(db: aiosqlite.Connection, days: float) -> int:
     """Data retention: drop request rows older than `days`; returns how many went."""
-    return await write(db, "DELETE FROM requests WHERE created_at < ?", (now() - days * 86400,))
+    return await write(db, "DELETE FROM requests WHERE created_at < ?", (now() - days * DAY,))
 
 
 @dataclass
@@ -79,7 +79,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def request_stats(db: aiosqlite.Connection, days: float = 7, top: int = 10) -> Stats:
     """Requests per day and platform, latency percentiles, top labels and tags, errors, over `days`."""
-    since = now() - days * 86400
+    since = now() - days * DAY
     per_day = [
         (r[0], r[1], r[2])
         for r in await db.execute_fetchall(

@@ -8,7 +8,10 @@ import aiosqlite
 
 from storage.database import now, write
 
-MAX_TAGS = 30
+# Tags per answer: 5 by default (Instagram shows about five per post since Dec 2025), 30 at most
+# (Instagram's own limit per post).
+DEFAULT_TAG_COUNT = 5
+MAX_TAG_COUNT = 30
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,8 @@ async def get_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: st
 
 
 async def save_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: str, settings: ChatSettings) -> None:
-    if settings.tag_count is not None and not 1 <= settings.tag_count <= MAX_TAGS:
-        raise ValueError(f"tag count must be between 1 and {MAX_TAGS}")
+    if settings.tag_count is not None and not 1 <= settings.tag_count <= MAX_TAG_COUNT:
+        raise ValueError(f"tag count must be between 1 and {MAX_TAG_COUNT}")
     await write(
         db,
         "INSERT INTO chat_settings (platform, chat_id, tag_count, show_counts) VALUES (?, ?, ?, ?)"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import aiosqlite
 import numpy as np
 
-from inference.few_shot import TaughtClass
+from inference.values import TaughtClass
 from storage.database import now, write
 
 

@@ -14,8 +14,8 @@ from PIL import Image
 
 from bot.config import Config
 from bot.pipeline import Pipeline
-from inference.classifier import DEFAULT_MODEL_DIR, Classifier
-from inference.open_set import REGIONS_FILE
+from inference.classifier import Classifier
+from inference.model_folder import DEFAULT_MODEL_DIR, REGIONS_FILE
 from storage.database import open_database
 from trends.catalogue import Catalogue
 

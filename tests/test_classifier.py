@@ -13,8 +13,9 @@ import pytest
 
 from inference import predict
 from inference.class_stats import ClassStats
-from inference.classifier import DEFAULT_MODEL_DIR, Classifier, load_imagenet_labels
+from inference.classifier import Classifier, load_imagenet_labels
 from inference.decode import decode_image, decode_photo
+from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.open_set import CLAIM_SHARE, Regions, calibrate
 from inference.people import PeopleDetector, blobs
 from inference.subjects import SubjectTree
@@ -189,6 +190,18 @@ def test_serving_never_imports_tensorflow() -> None:
         "import sys, numpy as np; from inference.classifier import Classifier; "
         "Classifier().run(np.zeros((1, 224, 224, 3), np.uint8)); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_storage_trends_and_config_load_without_the_model_runtime() -> None:
+    code = (
+        "import sys; import bot.config, bot.render, storage.taught, storage.request_log, trends.cache, "
+        "trends.refresher, inference.scene, inference.values; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ai_edge_litert', 'tensorflow', 'keras')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent

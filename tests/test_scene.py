@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from bot.pipeline import Pipeline
-from inference.classifier import Label, Prediction, load_imagenet_labels
-from inference.people import NOBODY, People
+from inference.classifier import load_imagenet_labels
 from inference.scene import DETAIL, SURE, describe
 from inference.subjects import SubjectTree
+from inference.values import NOBODY, Label, People, Prediction
 from tests.conftest import serving, without_thresholds
 from trends.catalogue import Catalogue
 from trends.composer import BROAD, TrendFacts, compose_hashtags

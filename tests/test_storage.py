@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from storage import request_log, settings, trend_store
-from storage.database import SchemaTooNew, open_database, schema_version
+from storage.database import DAY, SchemaTooNew, open_database, schema_version
 from storage.migrations import MIGRATIONS
 
 
@@ -120,7 +120,7 @@ async def test_a_second_writer_process_waits_instead_of_failing(tmp_path: Path) 
 async def test_retention_deletes_only_old_rows(tmp_path: Path) -> None:
     db = await open_database(tmp_path / "bot.sqlite3")
     try:
-        old = request_log.now() - 40 * 86400
+        old = request_log.now() - 40 * DAY
         await request_log.log_request(db, request_log.LoggedRequest("telegram", "1", "1", "ok"), at=old)
         await request_log.log_request(db, request_log.LoggedRequest("telegram", "1", "1", "ok"))
         assert await request_log.delete_older_than(db, 30) == 1

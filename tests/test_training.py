@@ -10,11 +10,12 @@ import pytest
 from PIL import Image
 
 from inference import class_stats, evaluate, train
-from inference.class_stats import STATS_FILE, ClassStats
+from inference.class_stats import ClassStats
 from inference.classifier import Classifier
 from inference.dataset import load_photo_set
-from inference.few_shot import TAUGHT_FILE, TaughtClass, load_taught, save_taught
-from inference.open_set import REGIONS_FILE
+from inference.few_shot import load_taught, save_taught
+from inference.model_folder import REGIONS_FILE, STATS_FILE, TAUGHT_FILE
+from inference.values import TaughtClass
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 

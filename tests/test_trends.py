@@ -9,17 +9,19 @@ import pytest
 import requests
 import responses
 
-from inference.classifier import DEFAULT_MODEL_DIR, load_imagenet_labels
+from inference.classifier import load_imagenet_labels
+from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.scene import Named, Scene
 from inference.subjects import SubjectTree
 from storage import trend_store
-from storage.database import open_database
+from storage.database import DAY, open_database
 from trends.cache import TrendCache
-from trends.catalogue import TIERS, Catalogue
-from trends.composer import BROAD, TrendFacts, compose_hashtags, load_starter_blocklist, tier_of
+from trends.catalogue import Catalogue
+from trends.composer import BROAD, TrendFacts, compose_hashtags, load_starter_blocklist
 from trends.instagram import InstagramClient, InstagramRefused
 from trends.refresher import RefreshSettings, TrendRefresher
 from trends.tags import is_valid, tags_from_label
+from trends.tiers import CURATED, tier_of
 
 SEARCH_URL = "https://www.instagram.com/web/search/topsearch/"
 WEB_INFO_URL = "https://i.instagram.com/api/v1/tags/web_info/"
@@ -55,7 +57,7 @@ def test_catalogue_covers_every_shipped_class_and_subject_with_valid_tags() -> N
     subjects = set(SubjectTree().subjects)
     for name in [*classes, *subjects, *people, BROAD]:
         tiers = {entry.tier for entry in catalogue.lookup(name)}
-        assert tiers == set(TIERS), name
+        assert tiers == set(CURATED), name
     for label, tags in catalogue.labels.items():
         assert label in imagenet or label in classes, f"{label} is neither a class nor an ImageNet label"
         assert all(is_valid(t.tag) for t in tags)
@@ -296,7 +298,7 @@ async def test_timeout_pauses_the_refresher_and_is_recorded(db) -> None:
 @responses.activate
 async def test_expired_counts_are_refreshed_without_a_new_search(db) -> None:
     await trend_store.save_counts(db, {"daisy": 1_000})
-    await db.execute("UPDATE hashtags SET fetched_at = fetched_at - 8 * 86400")
+    await db.execute("UPDATE hashtags SET fetched_at = fetched_at - ?", (8 * DAY,))
     responses.get(WEB_INFO_URL, json={"data": {"name": "daisy", "media_count": 5_100_000}, "status": "ok"})
     assert await TrendRefresher(db, InstagramClient(), Catalogue(), NO_WAIT).run_once() == 1
     assert await trend_store.media_counts(db, ["daisy"]) == {"daisy": 5_100_000}

@@ -8,9 +8,9 @@ from pathlib import Path
 import yaml
 
 from trends.tags import is_valid, normalise
+from trends.tiers import CURATED
 
 CATALOGUE_FILE = Path(__file__).with_name("catalogue.yaml")
-TIERS = ("popular", "medium", "niche")
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,12 @@ class Catalogue:
     @staticmethod
     def _tiers(entry: dict, name: str) -> list[CatalogueTag]:
         tags = []
-        for tier in TIERS:
+        for tier in CURATED:
             for tag in entry.get(tier) or []:
                 if not is_valid(normalise(str(tag))):
                     raise ValueError(f"catalogue entry {name!r}: {tag!r} is not a valid hashtag")
                 tags.append(CatalogueTag(normalise(str(tag)), tier))
-        unknown = set(entry) - set(TIERS)
+        unknown = set(entry) - set(CURATED)
         if unknown:
             raise ValueError(f"catalogue entry {name!r}: unknown keys {sorted(unknown)}")
         return tags

@@ -15,28 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inference.scene import Scene
+from storage.settings import DEFAULT_TAG_COUNT, MAX_TAG_COUNT
 from trends.catalogue import Catalogue
 from trends.tags import is_valid, normalise, tags_from_label
+from trends.tiers import CROWDED, MEDIUM, MEGA, NICHE, POPULAR, TINY, UNKNOWN, tier_of
 
 STARTER_BLOCKLIST = Path(__file__).with_name("blocklist.txt")
-DEFAULT_TAG_COUNT = 5
-MAX_TAG_COUNT = 30
 
-TIER_WEIGHT = {"mega": 0.55, "popular": 0.8, "medium": 1.0, "niche": 0.95, "tiny": 0.4, "unknown": 0.85}
-CROWDED = {"mega", "popular"}
-
-
-def tier_of(media_count: int) -> str:
-    """Popularity tier from Instagram's post count."""
-    if media_count >= 10_000_000:
-        return "mega"
-    if media_count >= 1_000_000:
-        return "popular"
-    if media_count >= 100_000:
-        return "medium"
-    if media_count >= 10_000:
-        return "niche"
-    return "tiny"
+TIER_WEIGHT = {MEGA: 0.55, POPULAR: 0.8, MEDIUM: 1.0, NICHE: 0.95, TINY: 0.4, UNKNOWN: 0.85}
 
 
 def load_starter_blocklist(path: Path = STARTER_BLOCKLIST) -> frozenset[str]:
@@ -105,23 +91,23 @@ def candidates(scene: Scene, catalogue: Catalogue, related: dict[str, list[str]]
     for position, named in enumerate(scene.named):
         weight = named.score * POSITION_WEIGHT[min(position, len(POSITION_WEIGHT) - 1)]
         for tag in named.tags:
-            found.append(Candidate(tag, named.key, weight, 1.05, "unknown"))
+            found.append(Candidate(tag, named.key, weight, 1.05, UNKNOWN))
         if named.source in ("trained", "taught", "label"):
             derived = tags_from_label(named.key)
             for rank, tag in enumerate(derived):
-                found.append(Candidate(tag, named.key, weight, 1.0 if rank == 0 else 0.75, "unknown"))
+                found.append(Candidate(tag, named.key, weight, 1.0 if rank == 0 else 0.75, UNKNOWN))
         for entry in catalogue.lookup(named.key):
-            found.append(Candidate(entry.tag, named.key, weight, 0.85 if entry.tier == "popular" else 1.0, entry.tier))
+            found.append(Candidate(entry.tag, named.key, weight, 0.85 if entry.tier == POPULAR else 1.0, entry.tier))
         if named.detail:
             # The sure fine label says more than its subject (#pizzalover before #foodie).
             for entry in catalogue.lookup(named.detail):
-                fit = 0.85 if entry.tier == "popular" else 1.05
+                fit = 0.85 if entry.tier == POPULAR else 1.05
                 found.append(Candidate(entry.tag, named.key, weight, fit, entry.tier))
             for tag in tags_from_label(named.detail)[:1]:
-                found.append(Candidate(tag, named.key, weight, 1.0, "unknown"))
+                found.append(Candidate(tag, named.key, weight, 1.0, UNKNOWN))
         query = search_query(named.key)
         for rank, tag in enumerate(related.get(query, []) if query else []):
-            found.append(Candidate(tag, named.key, weight, max(0.4, 0.65 - 0.03 * rank), "unknown"))
+            found.append(Candidate(tag, named.key, weight, max(0.4, 0.65 - 0.03 * rank), UNKNOWN))
     if not scene.named:
         found += [Candidate(e.tag, BROAD, BROAD_WEIGHT, 1.0, e.tier) for e in catalogue.lookup(BROAD)]
     return found

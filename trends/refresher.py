@@ -17,13 +17,12 @@ from dataclasses import dataclass
 import aiosqlite
 
 from storage import trend_store
+from storage.database import DAY, HOUR
 from trends.catalogue import Catalogue
 from trends.instagram import InstagramClient, InstagramRefused
 from trends.tags import tags_from_label
 
 log = logging.getLogger(__name__)
-HOUR = 3600.0
-DAY = 24 * HOUR
 
 
 @dataclass(frozen=True)
