@@ -16,8 +16,15 @@ from inference.subjects import SubjectTree
 from storage import trend_store
 from storage.database import DAY, open_database
 from trends.cache import TrendCache
-from trends.catalogue import Catalogue
-from trends.composer import BROAD, TrendFacts, compose_hashtags, load_starter_blocklist
+from trends.catalogue import Catalogue, entry_key
+from trends.composer import (
+    BROAD,
+    TrendFacts,
+    candidate_queries,
+    candidates,
+    compose_hashtags,
+    load_starter_blocklist,
+)
 from trends.instagram import InstagramClient, InstagramRefused
 from trends.refresher import RefreshSettings, TrendRefresher
 from trends.tags import is_valid, tags_from_label
@@ -58,10 +65,12 @@ def test_catalogue_covers_every_shipped_class_and_subject_with_valid_tags() -> N
     for name in [*classes, *subjects, *people, BROAD]:
         tiers = {entry.tier for entry in catalogue.lookup(name)}
         assert tiers == set(CURATED), name
+    known = {entry_key(name) for name in [*imagenet, *classes]}
     for label, tags in catalogue.labels.items():
-        assert label in imagenet or label in classes, f"{label} is neither a class nor an ImageNet label"
+        assert label in known, f"{label} is neither a class nor an ImageNet label"
         assert all(is_valid(t.tag) for t in tags)
-    assert set(catalogue.subjects) == subjects | people | {BROAD}, "a subject the answer can name has no tags"
+    assert set(catalogue.subjects) == {entry_key(s) for s in subjects | people | {BROAD}}, "a subject lacks tags"
+    assert catalogue.lookup("sports car") == catalogue.lookup("Sports Car") == catalogue.lookup("sportscar")
     assert catalogue.lookup("cat")[0].tag == "cat"
 
 
@@ -114,6 +123,9 @@ def test_a_coarse_subject_gives_its_curated_tags_and_its_sure_detail() -> None:
     tags = [t.tag for t in result.tags]
     assert {t.label for t in result.tags} == {"cat"}, "every tag is for the subject the answer names"
     assert "catlover" in tags and "egyptiancat" in tags
+    assert candidate_queries(CAT) == ["cat", "egyptiancat"], "the detail is searched too"
+    related = compose_hashtags(CAT, Catalogue(), TrendFacts({}, {"egyptiancat": ["maucat"]}), frozenset(), count=30)
+    assert "maucat" in [t.tag for t in related.tags]
 
 
 def test_each_named_subject_gets_a_tag_and_an_unsure_answer_gets_broad_tags_only() -> None:
@@ -245,6 +257,8 @@ async def test_new_label_is_queued_then_refreshed_into_the_cache(db) -> None:
     facts = await cache.facts_for(DAISY)
     assert facts.related["daisy"] == ["daisy", "daisychain"]
     assert facts.counts["daisy"] == 5_100_000 and facts.counts["daisychain"] == 9_000
+    offered = {c.tag for c in candidates(DAISY, Catalogue(), facts.related)}
+    assert offered <= set(facts.counts), "the refresher counted every tag the composer may choose"
     health = await trend_store.health(db)
     assert health.last_success is not None and health.failures == 0
     result = compose_hashtags(DAISY, Catalogue(), facts, load_starter_blocklist())
@@ -303,3 +317,16 @@ async def test_expired_counts_are_refreshed_without_a_new_search(db) -> None:
     assert await TrendRefresher(db, InstagramClient(), Catalogue(), NO_WAIT).run_once() == 1
     assert await trend_store.media_counts(db, ["daisy"]) == {"daisy": 5_100_000}
     assert await TrendRefresher(db, InstagramClient(), Catalogue(), NO_WAIT).run_once() == 0, "fresh now"
+
+
+@responses.activate
+async def test_a_subject_of_several_words_gets_counts_for_its_curated_tags(db) -> None:
+    scene = Scene((Named("big cat", "a big cat", 0.9, "subject"),))
+    cache = TrendCache(db, Catalogue())
+    await cache.facts_for(scene)
+    assert await trend_store.due_queries(db, 1e9, 1e9, 10) == ["bigcat"]
+    responses.get(SEARCH_URL, json=search_body(("bigcat", 90_000)))
+    responses.get(WEB_INFO_URL, json={"data": {"name": "x", "media_count": 700_000}, "status": "ok"})
+    await TrendRefresher(db, InstagramClient(), Catalogue(), NO_WAIT).run_once()
+    facts = await cache.facts_for(scene)
+    assert {entry.tag for entry in Catalogue().lookup("big cat")} <= set(facts.counts)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from trends.tags import is_valid, normalise
+from trends.tags import is_valid, normalise, tags_from_label
 from trends.tiers import CURATED
 
 CATALOGUE_FILE = Path(__file__).with_name("catalogue.yaml")
@@ -19,6 +19,14 @@ class CatalogueTag:
     tier: str
 
 
+def entry_key(name: str) -> str:
+    """A name as the catalogue files it: one tag ("Big cat", "big cat" and "bigcat" are one entry).
+
+    Answers look entries up by name and the refresher by its Instagram search, which is the name as one tag.
+    """
+    return (tags_from_label(name) or [normalise(name)])[0]
+
+
 class Catalogue:
     """Tags for what an answer names: a class or ImageNet label (`labels`), or a coarse subject (`subjects`)."""
 
@@ -27,8 +35,8 @@ class Catalogue:
         unknown = set(raw) - {"labels", "subjects"}
         if unknown:
             raise ValueError(f"catalogue: unknown sections {sorted(unknown)}")
-        self.labels = {normalise(k): self._tiers(v, k) for k, v in (raw.get("labels") or {}).items()}
-        self.subjects = {normalise(k): self._tiers(v, k) for k, v in (raw.get("subjects") or {}).items()}
+        self.labels = {entry_key(k): self._tiers(v, k) for k, v in (raw.get("labels") or {}).items()}
+        self.subjects = {entry_key(k): self._tiers(v, k) for k, v in (raw.get("subjects") or {}).items()}
 
     @staticmethod
     def _tiers(entry: dict, name: str) -> list[CatalogueTag]:
@@ -45,5 +53,5 @@ class Catalogue:
 
     def lookup(self, name: str) -> list[CatalogueTag]:
         """Tags for a label (a class, a taught label, an ImageNet label) or, failing that, a subject."""
-        key = normalise(name)
+        key = entry_key(name)
         return self.labels.get(key) or self.subjects.get(key) or []

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference.scene import Scene
+from inference.scene import Named, Scene
 from storage.settings import DEFAULT_TAG_COUNT, MAX_TAG_COUNT
 from trends.catalogue import Catalogue
 from trends.tags import is_valid, normalise, tags_from_label
@@ -22,7 +22,30 @@ from trends.tiers import CROWDED, MEDIUM, MEGA, NICHE, POPULAR, TINY, UNKNOWN, t
 
 STARTER_BLOCKLIST = Path(__file__).with_name("blocklist.txt")
 
+# The ranking constants. A tag scores weight × fit × tier weight, where the weight is how sure the
+# answer is of the subject the tag is for. They were set by judgement when the composer was written
+# and moved only by reading answers; no measurement chose them one by one (bench.real_photos
+# measures the answers they add up to).
+#
+# How sure: the lead subject's tags outweigh the second's, and the second's the third's.
+POSITION_WEIGHT = (1.0, 0.85, 0.7)
+# How well a tag names its subject:
+TAUGHT_FIT = 1.05  # an admin's own tags for a taught label come first
+NAME_FIT = 1.0  # the name as one tag (#sportscar), and a sure fine label's (#tabby)
+HEAD_NOUN_FIT = 0.75  # the name's head noun (#car from "sports car"): right, less specific
+CURATED_FIT = 1.0  # a curated medium or niche tag of the subject
+CROWDED_FIT = 0.85  # a curated popular tag: it fits, but it is crowded
+DETAIL_FIT = 1.05  # a curated tag of the named fine label says more than the subject's (#pizzalover, #foodie)
+RELATED_FIT, RELATED_STEP, RELATED_FLOOR = 0.65, 0.03, 0.4  # Instagram's related tags by rank: less sure
+# A tag offered again (for another subject, or from another source) gains a tenth of the other offer.
+REPEAT_BONUS = 0.1
+# How useful the popularity is: mid-sized beats mega; unknown sits between.
 TIER_WEIGHT = {MEGA: 0.55, POPULAR: 0.8, MEDIUM: 1.0, NICHE: 0.95, TINY: 0.4, UNKNOWN: 0.85}
+# Mega and popular tags take at most one place in three.
+CROWDED_ONE_IN = 3
+# An answer that names nothing offers broad tags, weighted low so any named subject would beat them.
+BROAD = "broad"
+BROAD_WEIGHT = 0.5
 
 
 def load_starter_blocklist(path: Path = STARTER_BLOCKLIST) -> frozenset[str]:
@@ -62,13 +85,6 @@ class TrendFacts:
     related: dict[str, list[str]]
 
 
-# The lead subject's tags outweigh the second's, and the second's the third's.
-POSITION_WEIGHT = (1.0, 0.85, 0.7)
-# An answer that names nothing offers broad tags, weighted low so any named subject would beat them.
-BROAD = "broad"
-BROAD_WEIGHT = 0.5
-
-
 @dataclass(frozen=True)
 class Candidate:
     """A tag the composer may choose, the named subject it is for, and how well it fits that subject."""
@@ -83,45 +99,53 @@ class Candidate:
 def candidates(scene: Scene, catalogue: Catalogue, related: dict[str, list[str]]) -> list[Candidate]:
     """Every tag worth considering for the photo, each for a subject the answer names; `related` by query.
 
-    A trained, taught or lone ImageNet label offers its catalogue entry and tags made from its name;
-    a coarse subject offers its curated tiers and those of its fine label when that is named as the
-    detail; each offers the related tags Instagram's search returned for it. Nothing named: broad tags.
+    The one list of where tags come from: the composer ranks it, the trend cache looks up post counts
+    for it, and the refresher counts what it offers for each search. A trained, taught or lone
+    ImageNet label offers tags made from its name and its catalogue entry; a coarse subject its
+    curated tiers, and those of its fine label when that is named as the detail; each what Instagram's
+    search returned for it. Nothing named: the broad tags.
     """
     found: list[Candidate] = []
     for position, named in enumerate(scene.named):
         weight = named.score * POSITION_WEIGHT[min(position, len(POSITION_WEIGHT) - 1)]
         for tag in named.tags:
-            found.append(Candidate(tag, named.key, weight, 1.05, UNKNOWN))
+            found.append(Candidate(tag, named.key, weight, TAUGHT_FIT, UNKNOWN))
         if named.source in ("trained", "taught", "label"):
-            derived = tags_from_label(named.key)
-            for rank, tag in enumerate(derived):
-                found.append(Candidate(tag, named.key, weight, 1.0 if rank == 0 else 0.75, UNKNOWN))
+            for rank, tag in enumerate(tags_from_label(named.key)):
+                found.append(Candidate(tag, named.key, weight, NAME_FIT if rank == 0 else HEAD_NOUN_FIT, UNKNOWN))
         for entry in catalogue.lookup(named.key):
-            found.append(Candidate(entry.tag, named.key, weight, 0.85 if entry.tier == POPULAR else 1.0, entry.tier))
+            fit = CROWDED_FIT if entry.tier == POPULAR else CURATED_FIT
+            found.append(Candidate(entry.tag, named.key, weight, fit, entry.tier))
         if named.detail:
-            # The sure fine label says more than its subject (#pizzalover before #foodie).
             for entry in catalogue.lookup(named.detail):
-                fit = 0.85 if entry.tier == POPULAR else 1.05
+                fit = CROWDED_FIT if entry.tier == POPULAR else DETAIL_FIT
                 found.append(Candidate(entry.tag, named.key, weight, fit, entry.tier))
             for tag in tags_from_label(named.detail)[:1]:
-                found.append(Candidate(tag, named.key, weight, 1.0, UNKNOWN))
-        query = search_query(named.key)
-        for rank, tag in enumerate(related.get(query, []) if query else []):
-            found.append(Candidate(tag, named.key, weight, max(0.4, 0.65 - 0.03 * rank), UNKNOWN))
+                found.append(Candidate(tag, named.key, weight, NAME_FIT, UNKNOWN))
+        for name in (named.key, named.detail):
+            for rank, tag in enumerate(related.get(search_query(name) or "", [])):
+                fit = max(RELATED_FLOOR, RELATED_FIT - RELATED_STEP * rank)
+                found.append(Candidate(tag, named.key, weight, fit, UNKNOWN))
     if not scene.named:
-        found += [Candidate(e.tag, BROAD, BROAD_WEIGHT, 1.0, e.tier) for e in catalogue.lookup(BROAD)]
+        found += [Candidate(e.tag, BROAD, BROAD_WEIGHT, CURATED_FIT, e.tier) for e in catalogue.lookup(BROAD)]
     return found
 
 
-def search_query(key: str) -> str | None:
-    """The Instagram search for a named subject: its name as one tag ("big cat" → "bigcat")."""
-    derived = tags_from_label(key)
+def search_query(name: str) -> str | None:
+    """The Instagram search for a name: the name as one tag ("big cat" → "bigcat"); None for no name."""
+    derived = tags_from_label(name)
     return derived[0] if derived else None
 
 
 def candidate_queries(scene: Scene) -> list[str]:
-    """The searches worth making for this photo's subjects (what the refresher queues)."""
-    return list(dict.fromkeys(q for q in (search_query(n.key) for n in scene.named) if q))
+    """The searches worth making for this photo: each named subject and its named detail (the refresher's queue)."""
+    names = [name for named in scene.named for name in (named.key, named.detail)]
+    return list(dict.fromkeys(q for q in map(search_query, names) if q))
+
+
+def searched(query: str) -> Scene:
+    """A scene naming just what a search was for: what the refresher counts the candidates of."""
+    return Scene((Named(query, query, 1.0, "label"),))
 
 
 def compose_hashtags(
@@ -144,14 +168,14 @@ def compose_hashtags(
         score = candidate.weight * candidate.fit * TIER_WEIGHT[tier]
         if score > scores.get(tag, 0.0):
             if tag in scores:
-                score += 0.1 * scores[tag]
+                score += REPEAT_BONUS * scores[tag]
             scores[tag] = score
             origin[tag] = (candidate.key, tier)
         else:
-            scores[tag] += 0.1 * score
+            scores[tag] += REPEAT_BONUS * score
 
     ranked = sorted(scores, key=lambda tag: (-scores[tag], tag))
-    crowded_quota = max(1, count // 3)
+    crowded_quota = max(1, count // CROWDED_ONE_IN)
     # Each named subject's best tag comes first, so "3 people at the beach" gets a beach tag too.
     leaders = {origin[tag][0]: tag for tag in reversed(ranked)}
     chosen: list[str] = [leaders[n.key] for n in scene.named if n.key in leaders][:count]

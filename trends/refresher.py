@@ -1,6 +1,6 @@
 """Keep the trend cache warm in the background, never on the reply path.
 
-Labels seen for the first time are queued by `TrendCache`; this loop works
+Subjects seen for the first time are queued by `TrendCache`; this loop works
 through the queue and through stale entries, one Instagram request at a
 time with spacing between them, in a worker thread. When Instagram refuses,
 the whole refresher pauses with exponential back-off (hours) and the failure
@@ -19,8 +19,9 @@ import aiosqlite
 from storage import trend_store
 from storage.database import DAY, HOUR
 from trends.catalogue import Catalogue
+from trends.composer import candidates, searched
 from trends.instagram import InstagramClient, InstagramRefused
-from trends.tags import tags_from_label
+from trends.tags import normalise
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,13 @@ class TrendRefresher:
                 self.db, self.settings.search_ttl, self.settings.failure_ttl, self.settings.batch
             ):
                 requests += 1
-                await self._search(query)
-                tags = tags_from_label(query) + [entry.tag for entry in self.catalogue.lookup(query)]
+                found = await self._search(query)
+                offered = candidates(searched(query), self.catalogue, {query: found})
                 stale = await trend_store.stale_counts(
-                    self.db, list(dict.fromkeys(tags)), self.settings.count_ttl, self.settings.failure_ttl
+                    self.db,
+                    list(dict.fromkeys(normalise(c.tag) for c in offered)),
+                    self.settings.count_ttl,
+                    self.settings.failure_ttl,
                 )
                 for tag in stale[: self.settings.batch]:
                     requests += 1
@@ -78,7 +82,8 @@ class TrendRefresher:
             log.warning("instagram refused (%s); trend refresh paused for %.1f h", error.kind, pause / HOUR)
         return requests
 
-    async def _search(self, query: str) -> None:
+    async def _search(self, query: str) -> list[str]:
+        """Search Instagram for `query`, store what it returned, and return the related tags."""
         try:
             found = await asyncio.to_thread(self.client.search, query)
         except InstagramRefused as error:
@@ -89,6 +94,7 @@ class TrendRefresher:
         await trend_store.unqueue(self.db, query)
         await trend_store.record_success(self.db)
         await asyncio.sleep(self.settings.spacing)
+        return list(found)
 
     async def _count(self, tag: str) -> None:
         try:
