@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiosqlite
@@ -48,6 +49,15 @@ async def close_pipeline(pipeline: Pipeline) -> None:
     await pipeline.db.close()
 
 
+def printed(text: str) -> Callable[[], Awaitable[None]]:
+    """The console's way to send an answer: print it."""
+
+    async def send() -> None:
+        print(text)
+
+    return send
+
+
 async def console(config: Config, photos: list[Path]) -> int:
     """Print exactly what the bot would answer for each photo, without any chat token."""
     pipeline = await open_pipeline(config)
@@ -61,10 +71,8 @@ async def console(config: Config, photos: list[Path]) -> int:
                 print(str(error))
                 failed += 1
                 continue
-            print(f"📷 {subject_line(answer.scene)}")
-            print(answer.tags.line)
-            print("\n".join(count_lines(answer.tags)) if answer.show_counts else tier_summary(answer.tags.tags))
-            pipeline.record(answer.record)
+            note = "\n".join(count_lines(answer.tags)) if answer.show_counts else tier_summary(answer.tags.tags)
+            await pipeline.deliver([answer], printed(f"📷 {subject_line(answer.scene)}\n{answer.tags.line}\n{note}"))
     finally:
         await close_pipeline(pipeline)
     return 1 if failed else 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import discord
 from discord import app_commands
@@ -109,9 +108,8 @@ class HashtagCommands:
         except ImageRejected as error:
             await interaction.followup.send(error.message, ephemeral=True)
             return
-        sent = time.perf_counter()
-        await interaction.followup.send(answer_markdown(answer), ephemeral=private)
-        self.pipeline.record(answer.record, (time.perf_counter() - sent) * 1000)
+        text = answer_markdown(answer)
+        await self.pipeline.deliver([answer], lambda: interaction.followup.send(text, ephemeral=private))
 
     async def message_hashtags(self, interaction: discord.Interaction, message: discord.Message) -> None:
         self._track()
@@ -120,7 +118,7 @@ class HashtagCommands:
             await self._refuse(interaction, "That message has no image attachments.")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        parts, records = [], []
+        parts, answers = [], []
         for attachment in images:
             problem = self._check(attachment)
             if problem:
@@ -136,14 +134,11 @@ class HashtagCommands:
                 if len(images) == 1
                 else f"**{attachment.filename}**\n" + answer_markdown(answer)
             )
-            records.append(answer.record)
+            answers.append(answer)
         text = "\n\n".join(parts)
         if len(text) > MESSAGE_LIMIT:
             text = text[: MESSAGE_LIMIT - 1] + "…"
-        sent = time.perf_counter()
-        await interaction.followup.send(text, ephemeral=True)
-        for record in records:
-            self.pipeline.record(record, (time.perf_counter() - sent) * 1000)
+        await self.pipeline.deliver(answers, lambda: interaction.followup.send(text, ephemeral=True))
 
     async def settings(self, interaction: discord.Interaction, count: int | None, counts: bool | None) -> None:
         if interaction.guild_id and not interaction.permissions.manage_guild:

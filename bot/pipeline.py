@@ -3,8 +3,10 @@
 Adapters differ only in how they receive a photo and send the answer. Here:
 decode (worker thread) → classify and look for people (micro-batched LiteRT)
 → taught labels → what the answer names (`inference.scene`) → trend facts
-from the cache → compose. Each stage is timed; the request is logged after the
-answer has gone out, in the background, so the database never delays a reply.
+from the cache → compose; the adapter's send goes through `deliver`. Each stage is
+timed, and every request is logged exactly once with how it ended (ok,
+rejected, send_failed or error), in the background, so the database never
+delays a reply.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import aiosqlite
 
@@ -29,6 +32,7 @@ from trends.catalogue import Catalogue
 from trends.composer import ComposedTags, compose_hashtags, load_starter_blocklist
 
 log = logging.getLogger("bot.requests")
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,41 +73,70 @@ class Pipeline:
         tag_count: int | None = None,
         taught_scope: str = GLOBAL,
     ) -> Answer:
-        """Fetch (when given a download), classify and compose; raises `ImageRejected` (already logged).
+        """Fetch (when given a download), classify and compose; then `deliver` the reply.
 
         Adapters pass their platform's download as `source`, so every stage, the
         download included, is timed and logged here the same way for both.
         Classes taught for `taught_scope` (and globally) may claim the photo.
+        A photo that cannot be used raises `ImageRejected` and any other failure
+        its own error; either way the request is logged here, once, with that
+        outcome ("rejected" reasons such as `corrupt`, or `error`).
         """
+        record = LoggedRequest(platform, str(chat_id), str(user_id), "ok")
         timings: dict[str, float] = {}
-        mark = time.perf_counter()
-        if not isinstance(source, bytes):
-            source = await source()
-            timings["download"] = (time.perf_counter() - mark) * 1000
-            mark = time.perf_counter()
-        record = LoggedRequest(platform, str(chat_id), str(user_id), "ok", hashlib.sha256(source).hexdigest())
+        stage, mark = "download", time.perf_counter()
         try:
+            if not isinstance(source, bytes):
+                source = await source()
+                timings["download"] = (time.perf_counter() - mark) * 1000
+            record.image_sha256 = hashlib.sha256(source).hexdigest()
+            stage, mark = "decode", time.perf_counter()
             people_side = self.classifier.people.side if self.classifier.people else None
             image, whole = await asyncio.to_thread(decode_photo, source, self.max_image_pixels, people_side)
-        except ImageRejected as error:
             timings["decode"] = (time.perf_counter() - mark) * 1000
+            stage, mark = "inference", time.perf_counter()
+            prediction = await self.teaching.apply(await self.classifier.classify(image, whole), taught_scope, source)
+            scene = describe(prediction, self.classifier.subject_tree)
+            timings["inference"] = (time.perf_counter() - mark) * 1000
+            stage, mark = "compose", time.perf_counter()
+            chat = await settings.get_chat_settings(self.db, platform, chat_id)
+            tags = await self._compose(scene, tag_count or chat.tag_count or self.default_tag_count)
+            timings["compose"] = (time.perf_counter() - mark) * 1000
+        except ImageRejected as error:
+            timings[stage] = (time.perf_counter() - mark) * 1000
             record.outcome, record.error, record.latency_ms = error.reason, error.message, timings
-            self.record(record)
+            self._record(record)
             raise
-        timings["decode"] = (time.perf_counter() - mark) * 1000
-        mark = time.perf_counter()
-        prediction = await self.teaching.apply(await self.classifier.classify(image, whole), taught_scope, source)
-        scene = describe(prediction, self.classifier.subject_tree)
-        timings["inference"] = (time.perf_counter() - mark) * 1000
-        mark = time.perf_counter()
-        chat = await settings.get_chat_settings(self.db, platform, chat_id)
-        tags = await self._compose(scene, tag_count or chat.tag_count or self.default_tag_count)
-        timings["compose"] = (time.perf_counter() - mark) * 1000
+        except Exception as error:
+            timings[stage] = (time.perf_counter() - mark) * 1000
+            # The exception's type only: a message may carry a URL with a token in it.
+            record.outcome, record.error, record.latency_ms = "error", f"{stage}: {type(error).__name__}", timings
+            self._record(record)
+            raise
         record.labels = list(tags.labels)
         record.hashtags = [t.tag for t in tags.tags]
         record.latency_ms = timings
         record.model_version = prediction.model_version
         return Answer(prediction, scene, tags, bool(chat.show_counts), record)
+
+    async def deliver(self, answers: Sequence[Answer], send: Callable[[], Awaitable[T]]) -> T:
+        """Send the reply that carries these answers, and log each of them once.
+
+        The outcome is "ok", or "send_failed" when `send` raised (the error is
+        re-raised for the adapter's error handler); the send's time is a stage
+        of every answer it carried.
+        """
+        mark = time.perf_counter()
+        try:
+            sent = await send()
+        except Exception as error:
+            for answer in answers:
+                answer.record.outcome, answer.record.error = "send_failed", type(error).__name__
+                self._record(answer.record, (time.perf_counter() - mark) * 1000)
+            raise
+        for answer in answers:
+            self._record(answer.record, (time.perf_counter() - mark) * 1000)
+        return sent
 
     async def recompose(self, answer: Answer, count: int) -> ComposedTags:
         """Another view of the same photo (more tags), without classifying again."""
@@ -114,7 +147,7 @@ class Pipeline:
         facts = await self.trends.facts_for(scene)
         return compose_hashtags(scene, self.catalogue, facts, blocklist, count)
 
-    def record(self, request: LoggedRequest, send_ms: float | None = None) -> None:
+    def _record(self, request: LoggedRequest, send_ms: float | None = None) -> None:
         """Log the request in the background; one structured line goes to the log at once."""
         if send_ms is not None:
             request.latency_ms["send"] = send_ms

@@ -206,11 +206,8 @@ class TelegramBot:
         finally:
             typing.cancel()
         key = self._keep(Shown(answer, len(answer.tags.tags) or self.config.default_tag_count))
-        sent = time.perf_counter()
-        await reply_to.reply_html(
-            answer_html(answer, answer.tags, answer.show_counts), reply_markup=keyboard(answer.tags, key)
-        )
-        self.pipeline.record(answer.record, (time.perf_counter() - sent) * 1000)
+        html_text, markup = answer_html(answer, answer.tags, answer.show_counts), keyboard(answer.tags, key)
+        await self.pipeline.deliver([answer], lambda: reply_to.reply_html(html_text, reply_markup=markup))
 
     async def _download(
         self, photo_message: Message, reply_to: Message, context: ContextTypes.DEFAULT_TYPE

@@ -81,6 +81,29 @@ async def test_a_portrait_gets_people_tags_and_no_flower(app, fake: FakeTelegram
     assert "#portrait" in tag_line and not {"#rose", "#tulip", "#daisy", "#flowers"} & set(tag_line.split())
 
 
+async def outcomes(pipeline: Pipeline, count: int) -> list[tuple[str, str | None]]:
+    """The request log's (outcome, error) rows, once `count` requests have been written."""
+    await asyncio.wait_for(pipeline.wait_recorded(count), 10)
+    async with pipeline.db.execute("SELECT outcome, error FROM requests ORDER BY id") as cursor:
+        return [tuple(row) for row in await cursor.fetchall()]
+
+
+async def test_a_failed_send_is_logged_once_as_send_failed(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
+    fake.inject_error("sendMessage", 400, "Bad Request: chat not found")
+    await fake.push(fake.photo_message(9, flower_photos["daisy"]))
+    (apology,) = await reply(fake, 9)
+    assert apology["text"].startswith("Sorry, something went wrong")
+    assert await outcomes(pipeline, 1) == [("send_failed", "BadRequest")]
+
+
+async def test_a_classifier_failure_is_logged_once_as_an_error(app, fake: FakeTelegram, flower_photos, pipeline):
+    await pipeline.classifier.aclose()  # its inference threads are gone: the next photo cannot be classified
+    await fake.push(fake.photo_message(10, flower_photos["daisy"]))
+    (apology,) = await reply(fake, 10)
+    assert apology["text"].startswith("Sorry, something went wrong")
+    assert await outcomes(pipeline, 1) == [("error", "inference: RuntimeError")]
+
+
 async def test_typing_is_shown_while_a_slow_answer_is_prepared(app, fake: FakeTelegram, flower_photos, pipeline):
     name, data = next(iter(flower_photos.items()))
     release = gate_classifier(pipeline)
