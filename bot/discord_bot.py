@@ -16,12 +16,11 @@ from discord import app_commands
 
 from bot.config import Config
 from bot.pipeline import Answer, Pipeline
-from bot.render import count_lines, subject_line, tier_summary
+from bot.render import APOLOGY, count_lines, forgot_text, photo_count, settings_text, subject_line, tier_summary
 from bot.teaching import GLOBAL, TeachingError, parse_learn
 from inference.decode import ImageRejected
 from inference.few_shot import MIN_EXAMPLES
-from storage import settings
-from storage.settings import MAX_TAG_COUNT
+from storage.settings import MAX_TAG_COUNT, ChatSettings
 
 log = logging.getLogger(__name__)
 PLATFORM = "discord"
@@ -145,18 +144,14 @@ class HashtagCommands:
             await self._refuse(interaction, "You need the Manage Server permission to change these settings.")
             return
         scope = self._scope(interaction)
-        current = await settings.get_chat_settings(self.pipeline.db, PLATFORM, scope)
+        current = await self.pipeline.chat_settings(PLATFORM, scope)
         if count is not None or counts is not None:
-            current = settings.ChatSettings(
+            current = ChatSettings(
                 count if count is not None else current.tag_count,
                 counts if counts is not None else current.show_counts,
             )
-            await settings.save_chat_settings(self.pipeline.db, PLATFORM, scope, current)
-        await interaction.response.send_message(
-            f"Tags per photo: {current.tag_count or self.config.default_tag_count}\n"
-            f"Post counts: {'on' if current.show_counts else 'off'}",
-            ephemeral=True,
-        )
+            await self.pipeline.save_chat_settings(PLATFORM, scope, current)
+        await interaction.response.send_message(settings_text(current, self.config.default_tag_count), ephemeral=True)
 
     async def learn(
         self, interaction: discord.Interaction, label: str, tags: str | None, photos: list[discord.Attachment]
@@ -189,7 +184,7 @@ class HashtagCommands:
                 break
         await teaching.refit(scope)
         count, advice = await teaching.review(scope, command.name)
-        lines.insert(0, f"“{command.name}” has {count} photo{'s' * (count != 1)}.")
+        lines.insert(0, f"“{command.name}” has {photo_count(count)}.")
         if count >= MIN_EXAMPLES:
             lines.append("I recognise it in this server from now on. Run /learn again to add more photos.")
         await interaction.followup.send("\n".join(lines + warnings + advice)[:MESSAGE_LIMIT], ephemeral=True)
@@ -204,10 +199,7 @@ class HashtagCommands:
         except TeachingError as error:
             await self._refuse(interaction, str(error))
             return
-        await interaction.response.send_message(
-            f"Forgot “{name}” and its photos." if forgotten else f"This server has no taught label “{name}”.",
-            ephemeral=True,
-        )
+        await interaction.response.send_message(forgot_text(name, forgotten, " in this server"), ephemeral=True)
 
     async def labels(self, interaction: discord.Interaction) -> None:
         text = await self.pipeline.teaching.describe(self._taught_scope(interaction))
@@ -216,7 +208,7 @@ class HashtagCommands:
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         log.error("discord command failed: %s", error, exc_info=error)
         try:
-            await self._refuse(interaction, "Sorry, something went wrong. Please try again.")
+            await self._refuse(interaction, APOLOGY)
         except discord.HTTPException:
             log.warning("could not tell the user about the error")
 

@@ -25,7 +25,7 @@ from bot.teaching import GLOBAL, Teaching
 from inference.classifier import Classifier, Prediction
 from inference.decode import ImageRejected, decode_photo
 from inference.scene import Scene, describe
-from storage import request_log, settings
+from storage import request_log, settings, trend_store
 from storage.request_log import LoggedRequest
 from trends.cache import TrendCache
 from trends.catalogue import Catalogue
@@ -137,6 +137,17 @@ class Pipeline:
         for answer in answers:
             self._record(answer.record, (time.perf_counter() - mark) * 1000)
         return sent
+
+    async def chat_settings(self, platform: str, chat_id: str) -> settings.ChatSettings:
+        """How a chat (a Telegram chat, a Discord server) wants its answers."""
+        return await settings.get_chat_settings(self.db, platform, chat_id)
+
+    async def save_chat_settings(self, platform: str, chat_id: str, chosen: settings.ChatSettings) -> None:
+        await settings.save_chat_settings(self.db, platform, chat_id, chosen)
+
+    async def stats(self) -> tuple[request_log.Stats, trend_store.Health]:
+        """What /stats shows: the request log's figures and the Instagram refresher's health."""
+        return await request_log.request_stats(self.db), await trend_store.health(self.db)
 
     async def recompose(self, answer: Answer, count: int) -> ComposedTags:
         """Another view of the same photo (more tags), without classifying again."""

@@ -1,8 +1,11 @@
-"""How an answer reads, independent of the chat platform's markup."""
+"""How the bot's replies read, whatever the chat platform's markup: both adapters say the same things."""
 
 from __future__ import annotations
 
 from inference.scene import Scene
+from storage.request_log import Stats
+from storage.settings import ChatSettings
+from storage.trend_store import Health
 from trends.composer import ChosenTag, ComposedTags
 from trends.tiers import MEDIUM, MEGA, NICHE, ORDER, POPULAR, TINY, UNKNOWN
 
@@ -42,3 +45,41 @@ def tier_summary(tags: tuple[ChosenTag, ...]) -> str:
     for t in tags:
         counts[t.tier] = counts.get(t.tier, 0) + 1
     return ", ".join(f"{n} {TIER_NAMES[tier]}" for tier, n in sorted(counts.items(), key=lambda x: order.index(x[0])))
+
+
+APOLOGY = "Sorry, something went wrong. Please try again."
+
+
+def photo_count(count: int) -> str:
+    """'1 photo', '3 photos'."""
+    return f"{count} photo{'s' * (count != 1)}"
+
+
+def settings_text(current: ChatSettings, default_count: int) -> str:
+    """What /settings answers: the chat's number of tags and whether counts are shown."""
+    return (
+        f"Tags per photo: {current.tag_count or default_count}\nPost counts: {'on' if current.show_counts else 'off'}"
+    )
+
+
+def forgot_text(name: str, forgotten: bool, where: str = "") -> str:
+    """The answer to /forget; `where` says whose labels were looked in (' in this server')."""
+    return (
+        f"Forgot “{name}” and its photos." if forgotten else f"There is no taught label “{name}”{where}. See /labels."
+    )
+
+
+def stats_text(stats: Stats, health: Health) -> str:
+    """/stats for admins: requests per day, latency, top labels and tags, errors, Instagram."""
+    lines = ["Last 7 days"]
+    lines += [f"{day} {platform}: {count}" for day, platform, count in stats.per_day] or ["no requests"]
+    if stats.latency_ms:
+        lines.append("latency " + ", ".join(f"{k} {v:.0f} ms" for k, v in stats.latency_ms.items()))
+    lines.append("top labels: " + (", ".join(f"{n} ({c})" for n, c in stats.top_labels) or "—"))
+    lines.append("top tags: " + (", ".join(f"#{n} ({c})" for n, c in stats.top_tags) or "—"))
+    lines.append("errors: " + (", ".join(f"{n} ({c})" for n, c in stats.errors) or "none"))
+    lines.append(
+        f"Instagram: {'paused' if health.paused else 'ok'}; failures in a row {health.failures}"
+        + (f"; last error: {health.last_error}" if health.last_error else "")
+    )
+    return "\n".join(lines)

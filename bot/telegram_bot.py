@@ -39,13 +39,21 @@ from telegram.ext import (
 
 from bot.config import Config
 from bot.pipeline import Answer, Pipeline
-from bot.render import count_lines, subject_line, tier_summary
+from bot.render import (
+    APOLOGY,
+    count_lines,
+    forgot_text,
+    photo_count,
+    settings_text,
+    stats_text,
+    subject_line,
+    tier_summary,
+)
 from bot.teaching import GLOBAL, TeachingError, parse_learn
 from bot.telegram_http import AiohttpTransport
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.few_shot import MIN_EXAMPLES
-from storage import request_log, settings, trend_store
-from storage.settings import MAX_TAG_COUNT
+from storage.settings import MAX_TAG_COUNT, ChatSettings
 from trends.composer import ComposedTags
 
 log = logging.getLogger(__name__)
@@ -294,7 +302,7 @@ class TelegramBot:
         """/settings [1–30] [counts on|off]: per-chat preferences."""
         message = update.effective_message
         chat_id = str(message.chat_id)
-        current = await settings.get_chat_settings(self.pipeline.db, PLATFORM, chat_id)
+        current = await self.pipeline.chat_settings(PLATFORM, chat_id)
         args = [a.lower() for a in context.args or []]
         if args:
             if message.chat.type != ChatType.PRIVATE and not await self._is_chat_admin(message, context):
@@ -312,12 +320,11 @@ class TelegramBot:
                         "or /settings counts on|off."
                     )
                     return
-            current = settings.ChatSettings(count, show)
-            await settings.save_chat_settings(self.pipeline.db, PLATFORM, chat_id, current)
+            current = ChatSettings(count, show)
+            await self.pipeline.save_chat_settings(PLATFORM, chat_id, current)
         await message.reply_text(
-            f"Tags per photo: {current.tag_count or self.config.default_tag_count}\n"
-            f"Post counts: {'on' if current.show_counts else 'off'}\n\n"
-            f"Change with /settings 8 or /settings counts on."
+            settings_text(current, self.config.default_tag_count)
+            + "\n\nChange with /settings 8 or /settings counts on."
         )
 
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -326,27 +333,14 @@ class TelegramBot:
         if not self._is_bot_admin(message):
             await message.reply_text("Sorry, /stats is for the bot's admins.")
             return
-        stats = await request_log.request_stats(self.pipeline.db)
-        health = await trend_store.health(self.pipeline.db)
-        lines = ["Last 7 days"]
-        lines += [f"{day} {platform}: {count}" for day, platform, count in stats.per_day] or ["no requests"]
-        if stats.latency_ms:
-            lines.append("latency " + ", ".join(f"{k} {v:.0f} ms" for k, v in stats.latency_ms.items()))
-        lines.append("top labels: " + (", ".join(f"{n} ({c})" for n, c in stats.top_labels) or "—"))
-        lines.append("top tags: " + (", ".join(f"#{n} ({c})" for n, c in stats.top_tags) or "—"))
-        lines.append("errors: " + (", ".join(f"{n} ({c})" for n, c in stats.errors) or "none"))
-        lines.append(
-            f"Instagram: {'paused' if health.paused else 'ok'}; failures in a row {health.failures}"
-            + (f"; last error: {health.last_error}" if health.last_error else "")
-        )
-        await message.reply_text("\n".join(lines))
+        await message.reply_text(stats_text(*await self.pipeline.stats()))
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log every unexpected error and tell the user something went wrong."""
         log.error("update failed: %s", context.error, exc_info=context.error)
         if isinstance(update, Update) and update.effective_message:
             try:
-                await update.effective_message.reply_text("Sorry, something went wrong. Please try again.")
+                await update.effective_message.reply_text(APOLOGY)
             except TelegramError:
                 log.warning("could not tell the user about the error")
 
@@ -399,7 +393,7 @@ class TelegramBot:
             await message.reply_text(str(error))
             return
         more = "" if count >= MIN_EXAMPLES else f" — {MIN_EXAMPLES - count} more to go"
-        await message.reply_text(f"“{lesson.name}”: {count} photo{'s' * (count != 1)}{more}. /done when finished.")
+        await message.reply_text(f"“{lesson.name}”: {photo_count(count)}{more}. /done when finished.")
 
     async def on_done(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/done: end the lesson, with the label's count and any warnings."""
@@ -411,7 +405,7 @@ class TelegramBot:
         async with self._chat_locks[message.chat_id]:
             del self.lessons[message.chat_id]
             count, warnings = await self.pipeline.teaching.review(GLOBAL, lesson.name)
-        lines = [f"“{lesson.name}” has {count} photo{'s' * (count != 1)}."]
+        lines = [f"“{lesson.name}” has {photo_count(count)}."]
         if count >= MIN_EXAMPLES:
             lines.append("I recognise it from now on.")
         if lesson.rejected:
@@ -436,9 +430,7 @@ class TelegramBot:
         for chat_id, lesson in list(self.lessons.items()):
             if lesson.name == name:
                 del self.lessons[chat_id]
-        await message.reply_text(
-            f"Forgot “{name}” and its photos." if forgotten else f"There is no taught label “{name}”. See /labels."
-        )
+        await message.reply_text(forgot_text(name, forgotten))
 
     async def on_labels(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/labels: the model's classes and the taught ones with their example counts."""
