@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 import aiosqlite
 import numpy as np
@@ -137,13 +138,24 @@ async def keep_tidy(config: Config, pipeline: Pipeline) -> None:
         await asyncio.sleep(DAY)
 
 
+class Adapter(Protocol):
+    """A chat platform as the runner drives it: both adapters start and stop the same way."""
+
+    name: str
+    running: asyncio.Task | None  # ends if the adapter stops on its own
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 async def serve(config: Config) -> int:
     """Run every configured adapter until SIGINT/SIGTERM, then finish in-flight work and close.
 
     Both adapters share one classifier, one database handle and one trend refresher.
     """
-    from bot.discord_bot import build_client
-    from bot.telegram_bot import build_application
+    from bot.discord_bot import DiscordAdapter
+    from bot.telegram_bot import TelegramAdapter
 
     pipeline = await open_pipeline(config)
     stop = asyncio.Event()
@@ -157,41 +169,24 @@ async def serve(config: Config) -> int:
         background.append(asyncio.create_task(refresher.run_forever(), name="trend-refresher"))
     else:
         log.info("no INSTAGRAM_SESSION_FILE: hashtags come from the curated catalogue only")
-    telegram = build_application(config, pipeline) if config.telegram_token else None
-    discord_client = build_client(config, pipeline) if config.discord_token else None
+    adapters: list[Adapter] = []
+    if config.telegram_token:
+        adapters.append(TelegramAdapter(config, pipeline))
+    if config.discord_token:
+        adapters.append(DiscordAdapter(config, pipeline))
     try:
-        if telegram:
-            await telegram.initialize()
-            await telegram.start()
-            if config.webhook_url:
-                await telegram.updater.start_webhook(
-                    listen="0.0.0.0",
-                    port=config.webhook_port,
-                    url_path="telegram",
-                    secret_token=config.webhook_secret or None,
-                    webhook_url=f"{config.webhook_url.rstrip('/')}/telegram",
-                )
-            else:
-                await telegram.updater.start_polling()
-            log.info("telegram adapter running (%s)", "webhook" if config.webhook_url else "long polling")
-        if discord_client:
-            background.append(asyncio.create_task(discord_client.start(config.discord_token), name="discord"))
-            log.info("discord adapter starting")
+        for adapter in adapters:
+            await adapter.start()
+        watched = background + [adapter.running for adapter in adapters if adapter.running]
         stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait([stopped, *background], return_when=asyncio.FIRST_COMPLETED)
-        for task in background:
+        await asyncio.wait([stopped, *watched], return_when=asyncio.FIRST_COMPLETED)
+        for task in watched:
             if task.done() and task.exception():
                 raise task.exception()
         log.info("shutting down")
     finally:
-        if telegram and telegram.running:
-            await telegram.updater.stop()
-            await telegram.stop()
-        if telegram:
-            await telegram.shutdown()
-        if discord_client:
-            await discord_client.commands.finish()
-            await discord_client.close()
+        for adapter in adapters:
+            await adapter.stop()
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

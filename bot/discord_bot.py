@@ -284,13 +284,45 @@ def build_tree(tree: app_commands.CommandTree, handlers: HashtagCommands) -> Non
     tree.on_error = handlers.on_error
 
 
-def build_client(config: Config, pipeline: Pipeline) -> discord.Client:
-    """The Discord client with its command tree; sharded when DISCORD_SHARDED is on."""
+class HashtagClient(discord.Client):
+    """The Discord client with its command tree (`tree`) and the commands' shared state (`commands`)."""
+
+    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+        super().__init__(intents=discord.Intents.none())
+        self.tree = app_commands.CommandTree(self)
+        self.commands = HashtagCommands(config, pipeline)
+        build_tree(self.tree, self.commands)
+
+
+class ShardedHashtagClient(HashtagClient, discord.AutoShardedClient):
+    """The same, sharded: for bots in very many servers (DISCORD_SHARDED)."""
+
+
+def build_client(config: Config, pipeline: Pipeline) -> HashtagClient:
+    """The Discord client, sharded when DISCORD_SHARDED is on."""
     # discord.py keeps the REST base URL on a class: one client per process, so this is safe.
     discord.http.Route.BASE = config.discord_api_base_url.rstrip("/")
-    base = discord.AutoShardedClient if config.discord_sharded else discord.Client
-    client = base(intents=discord.Intents.none())
-    client.tree = app_commands.CommandTree(client)
-    client.commands = HashtagCommands(config, pipeline)
-    build_tree(client.tree, client.commands)
-    return client
+    return (ShardedHashtagClient if config.discord_sharded else HashtagClient)(config, pipeline)
+
+
+class DiscordAdapter:
+    """Discord as the runner sees it: start receiving commands, stop after the ones in flight."""
+
+    name = PLATFORM
+
+    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+        self.client = build_client(config, pipeline)
+        self._token = config.discord_token
+        self.running: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Connect in the background; `running` ends if the client stops on its own."""
+        self.running = asyncio.create_task(self.client.start(self._token), name="discord")
+        log.info("discord adapter starting")
+
+    async def stop(self) -> None:
+        await self.client.commands.finish()
+        await self.client.close()
+        if self.running:
+            self.running.cancel()
+            await asyncio.gather(self.running, return_exceptions=True)

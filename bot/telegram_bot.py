@@ -14,7 +14,7 @@ import logging
 import time
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from telegram import (
     BotCommand,
@@ -42,17 +42,14 @@ from bot.pipeline import Answer, Pipeline
 from bot.render import (
     APOLOGY,
     count_lines,
-    forgot_text,
-    photo_count,
     settings_text,
     stats_text,
     subject_line,
     tier_summary,
 )
-from bot.teaching import GLOBAL, TeachingError, parse_learn
 from bot.telegram_http import AiohttpTransport
+from bot.telegram_lessons import TelegramLessons, is_bot_admin
 from inference.decode import MODEL_SIZE, ImageRejected
-from inference.few_shot import MIN_EXAMPLES
 from storage.settings import MAX_TAG_COUNT, ChatSettings
 from trends.composer import ComposedTags
 
@@ -84,17 +81,6 @@ COMMANDS = [
     BotCommand("forget", "Forget a taught label (admins)"),
     BotCommand("stats", "Usage figures (admins)"),
 ]
-LESSON_IDLE_SECONDS = 15 * 60
-
-
-@dataclass
-class Lesson:
-    """An admin teaching a label in a chat: their next photos there are examples, not questions."""
-
-    name: str
-    user_id: int
-    last: float = field(default_factory=time.monotonic)
-    rejected: int = 0
 
 
 @dataclass
@@ -169,19 +155,19 @@ class TelegramBot:
         # Photos of one chat are answered one after another, so an album's answers keep its order;
         # different chats still run concurrently.
         self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.lessons: dict[int, Lesson] = {}
+        self.lessons = TelegramLessons(config, pipeline, self._chat_locks)
 
     # -- photos ---------------------------------------------------------------
 
     async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo or image file: answer with its hashtags."""
         message = update.effective_message
-        lesson = self._lesson(message)
+        lesson = self.lessons.current(message)
         if lesson is None and message.chat.type != ChatType.PRIVATE and not self._mentioned(message, context):
             return
         async with self._chat_locks[message.chat_id]:
             if lesson is not None:
-                await self._teach_photo(message, lesson, context)
+                await self.lessons.teach(message, lesson, await self._download(message, message, context))
             else:
                 await self._answer_photo(message, message, context)
 
@@ -330,7 +316,7 @@ class TelegramBot:
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/stats: usage figures, for the admins named in ADMIN_IDS."""
         message = update.effective_message
-        if not self._is_bot_admin(message):
+        if not is_bot_admin(self.config, message):
             await message.reply_text("Sorry, /stats is for the bot's admins.")
             return
         await message.reply_text(stats_text(*await self.pipeline.stats()))
@@ -343,113 +329,6 @@ class TelegramBot:
                 await update.effective_message.reply_text(APOLOGY)
             except TelegramError:
                 log.warning("could not tell the user about the error")
-
-    # -- teaching -------------------------------------------------------------------
-
-    async def on_learn(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/learn <label> [#tag ...]: the admin's next photos in this chat teach the label, until /done."""
-        message = update.effective_message
-        if not self._is_bot_admin(message):
-            await message.reply_text("Sorry, only the bot's admins can teach me new labels.")
-            return
-        try:
-            command = parse_learn(" ".join(context.args or []))
-            warnings = await self.pipeline.teaching.start(GLOBAL, command, str(message.from_user.id))
-        except TeachingError as error:
-            await message.reply_text(str(error))
-            return
-        self.lessons[message.chat_id] = Lesson(command.name, message.from_user.id)
-        tags = " ".join(f"#{t}" for t in command.tags) or "none (I derive them from the label)"
-        await message.reply_text(
-            "\n".join(
-                [
-                    f"Teaching “{command.name}”. Send me 5–30 photos of it in this chat (albums work), then /done."
-                    + (
-                        ""
-                        if message.chat.type == ChatType.PRIVATE
-                        else " In a group Telegram only shows me photos that mention me: add @"
-                        f"{context.bot.username} to each caption, or teach me in a private chat."
-                    ),
-                    f"Its own hashtags: {tags}.",
-                    "I keep only what the model computes from each photo, never the photo.",
-                    *warnings,
-                ]
-            )
-        )
-
-    async def _teach_photo(self, message: Message, lesson: Lesson, context: ContextTypes.DEFAULT_TYPE) -> None:
-        lesson.last = time.monotonic()
-        download = await self._download(message, message, context)
-        if download is None:
-            lesson.rejected += 1
-            return
-        try:
-            count = await self.pipeline.teaching.add(GLOBAL, lesson.name, await download(), str(lesson.user_id))
-        except ImageRejected as error:
-            lesson.rejected += 1
-            await message.reply_text(f"Not added: {error.message}")
-            return
-        except TeachingError as error:
-            await message.reply_text(str(error))
-            return
-        more = "" if count >= MIN_EXAMPLES else f" — {MIN_EXAMPLES - count} more to go"
-        await message.reply_text(f"“{lesson.name}”: {photo_count(count)}{more}. /done when finished.")
-
-    async def on_done(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/done: end the lesson, with the label's count and any warnings."""
-        message = update.effective_message
-        lesson = self.lessons.get(message.chat_id)
-        if lesson is None or not message.from_user or message.from_user.id != lesson.user_id:
-            await message.reply_text("Nothing is being taught here. Start with /learn <label>.")
-            return
-        async with self._chat_locks[message.chat_id]:
-            del self.lessons[message.chat_id]
-            count, warnings = await self.pipeline.teaching.review(GLOBAL, lesson.name)
-        lines = [f"“{lesson.name}” has {photo_count(count)}."]
-        if count >= MIN_EXAMPLES:
-            lines.append("I recognise it from now on.")
-        if lesson.rejected:
-            lines.append(f"{lesson.rejected} file(s) could not be used.")
-        await message.reply_text("\n".join(lines + warnings))
-
-    async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/forget <label>: delete a taught label and its examples."""
-        message = update.effective_message
-        if not self._is_bot_admin(message):
-            await message.reply_text("Sorry, only the bot's admins can make me forget labels.")
-            return
-        name = " ".join(context.args or []).strip().lower()
-        if not name:
-            await message.reply_text("Which label? /forget blue ceramic mug — /labels lists them.")
-            return
-        try:
-            forgotten = await self.pipeline.teaching.forget(GLOBAL, name)
-        except TeachingError as error:
-            await message.reply_text(str(error))
-            return
-        for chat_id, lesson in list(self.lessons.items()):
-            if lesson.name == name:
-                del self.lessons[chat_id]
-        await message.reply_text(forgot_text(name, forgotten))
-
-    async def on_labels(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/labels: the model's classes and the taught ones with their example counts."""
-        await update.effective_message.reply_text(await self.pipeline.teaching.describe(GLOBAL))
-
-    # -- helpers ------------------------------------------------------------------
-
-    def _lesson(self, message: Message) -> Lesson | None:
-        """The lesson this photo belongs to: same chat, same admin, not idle too long."""
-        lesson = self.lessons.get(message.chat_id)
-        if lesson is None or not message.from_user or message.from_user.id != lesson.user_id:
-            return None
-        if time.monotonic() - lesson.last > LESSON_IDLE_SECONDS:
-            del self.lessons[message.chat_id]
-            return None
-        return lesson
-
-    def _is_bot_admin(self, message: Message) -> bool:
-        return bool(message.from_user and message.from_user.id in self.config.admin_ids)
 
     def _keep(self, shown: Shown) -> str:
         key = str(next(self._keys))
@@ -501,10 +380,10 @@ def build_application(config: Config, pipeline: Pipeline) -> Application:
     application.add_handler(CommandHandler("settings", bot.on_settings))
     application.add_handler(CommandHandler("stats", bot.on_stats))
     application.add_handler(CommandHandler("hashtags", bot.on_hashtags))
-    application.add_handler(CommandHandler("learn", bot.on_learn))
-    application.add_handler(CommandHandler("done", bot.on_done))
-    application.add_handler(CommandHandler("forget", bot.on_forget))
-    application.add_handler(CommandHandler("labels", bot.on_labels))
+    application.add_handler(CommandHandler("learn", bot.lessons.on_learn))
+    application.add_handler(CommandHandler("done", bot.lessons.on_done))
+    application.add_handler(CommandHandler("forget", bot.lessons.on_forget))
+    application.add_handler(CommandHandler("labels", bot.lessons.on_labels))
     application.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, bot.on_photo))
     application.add_handler(
         MessageHandler(
@@ -522,5 +401,37 @@ def build_application(config: Config, pipeline: Pipeline) -> Application:
     )
     application.add_handler(CallbackQueryHandler(bot.on_button, pattern=r"^(more|counts):"))
     application.add_error_handler(bot.on_error)
-    application.bot_data["adapter"] = bot
     return application
+
+
+class TelegramAdapter:
+    """Telegram as the runner sees it: start receiving (long polling or the webhook), stop cleanly."""
+
+    name = PLATFORM
+
+    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+        self.config = config
+        self.application = build_application(config, pipeline)
+        self.running: asyncio.Task | None = None  # python-telegram-bot runs its own receiving tasks
+
+    async def start(self) -> None:
+        await self.application.initialize()
+        await self.application.start()
+        if self.config.webhook_url:
+            await self.application.updater.start_webhook(
+                listen="0.0.0.0",
+                port=self.config.webhook_port,
+                url_path="telegram",
+                secret_token=self.config.webhook_secret or None,
+                webhook_url=f"{self.config.webhook_url.rstrip('/')}/telegram",
+            )
+        else:
+            await self.application.updater.start_polling()
+        log.info("telegram adapter running (%s)", "webhook" if self.config.webhook_url else "long polling")
+
+    async def stop(self) -> None:
+        """Stop receiving, let the updates in hand finish, close the connections."""
+        if self.application.running:
+            await self.application.updater.stop()
+            await self.application.stop()
+        await self.application.shutdown()
