@@ -155,15 +155,27 @@ def compose_hashtags(
     blocklist: frozenset[str] | set[str],
     count: int = DEFAULT_TAG_COUNT,
 ) -> ComposedTags:
-    """Rank every candidate tag for the photo and keep the best `count`; same input, same answer."""
+    """The best `count` tags for what the answer names: `rank` over `candidates`; same input, same answer."""
+    ranked = rank(candidates(scene, catalogue, facts.related), facts.counts, blocklist, count)
+    return ComposedTags(ranked, tuple((named.key, round(named.score, 4)) for named in scene.named))
+
+
+def rank(
+    offered: list[Candidate], counts: dict[str, int], blocklist: frozenset[str] | set[str], count: int
+) -> tuple[ChosenTag, ...]:
+    """Score every candidate (weight × fit × tier weight, REPEAT_BONUS for a tag offered again) and keep `count`.
+
+    Each subject's best tag comes first, so "3 people at the beach" gets a beach tag too; crowded tags
+    take at most one place in CROWDED_ONE_IN unless nothing else is left.
+    """
     count = max(1, min(count, MAX_TAG_COUNT))
     scores: dict[str, float] = {}
     origin: dict[str, tuple[str, str]] = {}
-    for candidate in candidates(scene, catalogue, facts.related):
+    for candidate in offered:
         tag = normalise(candidate.tag)
         if not is_valid(tag) or tag in blocklist:
             continue
-        known = facts.counts.get(tag)
+        known = counts.get(tag)
         tier = tier_of(known) if known is not None else candidate.tier_hint
         score = candidate.weight * candidate.fit * TIER_WEIGHT[tier]
         if score > scores.get(tag, 0.0):
@@ -176,9 +188,9 @@ def compose_hashtags(
 
     ranked = sorted(scores, key=lambda tag: (-scores[tag], tag))
     crowded_quota = max(1, count // CROWDED_ONE_IN)
-    # Each named subject's best tag comes first, so "3 people at the beach" gets a beach tag too.
     leaders = {origin[tag][0]: tag for tag in reversed(ranked)}
-    chosen: list[str] = [leaders[n.key] for n in scene.named if n.key in leaders][:count]
+    subjects = list(dict.fromkeys(candidate.key for candidate in offered))
+    chosen: list[str] = [leaders[key] for key in subjects if key in leaders][:count]
     passed_over: list[str] = []
     for tag in ranked:
         if tag in chosen:
@@ -191,10 +203,6 @@ def compose_hashtags(
         chosen.append(tag)
     chosen += passed_over[: count - len(chosen)]
     chosen.sort(key=lambda tag: (-scores[tag], tag))
-    return ComposedTags(
-        tags=tuple(
-            ChosenTag(tag, origin[tag][1], facts.counts.get(tag), origin[tag][0], round(scores[tag], 4))
-            for tag in chosen
-        ),
-        labels=tuple((named.key, round(named.score, 4)) for named in scene.named),
+    return tuple(
+        ChosenTag(tag, origin[tag][1], counts.get(tag), origin[tag][0], round(scores[tag], 4)) for tag in chosen
     )
