@@ -25,7 +25,7 @@ from bot.teaching import GLOBAL, Teaching
 from inference.classifier import Classifier, Prediction
 from inference.decode import ImageRejected, decode_photo
 from inference.scene import Scene, describe
-from storage import request_log, settings, trend_store
+from storage import request_log, settings, taught, trend_store
 from storage.request_log import LoggedRequest
 from trends.cache import TrendCache
 from trends.catalogue import Catalogue
@@ -44,6 +44,16 @@ class Answer:
     tags: ComposedTags
     show_counts: bool
     record: LoggedRequest
+
+
+@dataclass(frozen=True)
+class Report:
+    """The request log's figures, Instagram's health and last searches, and the taught labels."""
+
+    requests: request_log.Stats
+    instagram: trend_store.Health
+    searches: list[tuple[str, float, int]]
+    taught: list[taught.TaughtLabel]
 
 
 @dataclass
@@ -145,9 +155,14 @@ class Pipeline:
     async def save_chat_settings(self, platform: str, chat_id: str, chosen: settings.ChatSettings) -> None:
         await settings.save_chat_settings(self.db, platform, chat_id, chosen)
 
-    async def stats(self) -> tuple[request_log.Stats, trend_store.Health]:
-        """What /stats shows: the request log's figures and the Instagram refresher's health."""
-        return await request_log.request_stats(self.db), await trend_store.health(self.db)
+    async def report(self) -> Report:
+        """What admins see, as /stats in a chat and on the web dashboard: one set of queries for both."""
+        return Report(
+            await request_log.request_stats(self.db),
+            await trend_store.health(self.db),
+            await trend_store.recent_searches(self.db),
+            await taught.all_labels(self.db),
+        )
 
     async def recompose(self, answer: Answer, count: int) -> ComposedTags:
         """Another view of the same photo (more tags), without classifying again."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from inference.scene import Scene
-from storage.request_log import Stats
 from storage.settings import ChatSettings
-from storage.trend_store import Health
 from trends.composer import ChosenTag, ComposedTags
 from trends.tiers import MEDIUM, MEGA, NICHE, ORDER, POPULAR, TINY, UNKNOWN
+
+if TYPE_CHECKING:
+    from bot.pipeline import Report
 
 TIER_NAMES = {
     MEGA: "mega",
@@ -69,17 +72,21 @@ def forgot_text(name: str, forgotten: bool, where: str = "") -> str:
     )
 
 
-def stats_text(stats: Stats, health: Health) -> str:
-    """/stats for admins: requests per day, latency, top labels and tags, errors, Instagram."""
+def stats_text(report: Report) -> str:
+    """/stats for admins: requests per day, latency, top subjects and tags, errors, Instagram, taught labels."""
+    stats, health = report.requests, report.instagram
     lines = ["Last 7 days"]
     lines += [f"{day} {platform}: {count}" for day, platform, count in stats.per_day] or ["no requests"]
     if stats.latency_ms:
         lines.append("latency " + ", ".join(f"{k} {v:.0f} ms" for k, v in stats.latency_ms.items()))
-    lines.append("top labels: " + (", ".join(f"{n} ({c})" for n, c in stats.top_labels) or "—"))
+    lines.append("top subjects: " + (", ".join(f"{n} ({c})" for n, c in stats.top_labels) or "—"))
     lines.append("top tags: " + (", ".join(f"#{n} ({c})" for n, c in stats.top_tags) or "—"))
     lines.append("errors: " + (", ".join(f"{n} ({c})" for n, c in stats.errors) or "none"))
     lines.append(
         f"Instagram: {'paused' if health.paused else 'ok'}; failures in a row {health.failures}"
         + (f"; last error: {health.last_error}" if health.last_error else "")
     )
+    if report.searches:
+        lines.append("last searches: " + ", ".join(query for query, _, _ in report.searches[:5]))
+    lines.append(f"taught labels: {len(report.taught)}")
     return "\n".join(lines)

@@ -11,8 +11,7 @@ import contextlib
 import html
 import itertools
 import logging
-import time
-from collections import OrderedDict, defaultdict, deque
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -38,6 +37,7 @@ from telegram.ext import (
 )
 
 from bot.config import Config
+from bot.flood import FloodGuard
 from bot.pipeline import Answer, Pipeline
 from bot.render import (
     APOLOGY,
@@ -90,30 +90,6 @@ class Shown:
     answer: Answer
     count: int
     offset: int = 0
-
-
-class FloodGuard:
-    """At most `limit` photos per user in `window` seconds; an album counts once."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window = limit, window
-        self._seen: dict[int, deque[float]] = defaultdict(deque)
-        self._albums: OrderedDict[str, None] = OrderedDict()
-
-    def allow(self, user_id: int, album: str | None = None) -> bool:
-        if album:
-            if album in self._albums:
-                return True
-            self._albums[album] = None
-            while len(self._albums) > 1000:
-                self._albums.popitem(last=False)
-        stamps, now = self._seen[user_id], time.monotonic()
-        while stamps and now - stamps[0] > self.window:
-            stamps.popleft()
-        if len(stamps) >= self.limit:
-            return False
-        stamps.append(now)
-        return True
 
 
 def pick_photo(sizes: tuple[PhotoSize, ...]) -> PhotoSize:
@@ -319,7 +295,7 @@ class TelegramBot:
         if not is_bot_admin(self.config, message):
             await message.reply_text("Sorry, /stats is for the bot's admins.")
             return
-        await message.reply_text(stats_text(*await self.pipeline.stats()))
+        await message.reply_text(stats_text(await self.pipeline.report()))
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log every unexpected error and tell the user something went wrong."""

@@ -62,13 +62,19 @@ async def delete_older_than(db: aiosqlite.Connection, days: float) -> int:
 
 @dataclass
 class Stats:
-    """What an admin sees with /stats."""
+    """What admins see of the request log, in /stats and on the web dashboard.
+
+    `stage_latency` is (day, stage, p50, p95) of the answered requests' stages in milliseconds;
+    `outcomes` counts every way requests ended, `errors` the ones that were not "ok".
+    """
 
     per_day: list[tuple[str, str, int]]
     latency_ms: dict[str, float]
     top_labels: list[tuple[str, int]]
     top_tags: list[tuple[str, int]]
     errors: list[tuple[str, int]]
+    stage_latency: list[tuple[str, str, float, float]] = field(default_factory=list)
+    outcomes: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -89,21 +95,31 @@ async def request_stats(db: aiosqlite.Connection, days: float = 7, top: int = 10
         )
     ]
     rows = await db.execute_fetchall(
-        "SELECT total_ms, labels, hashtags, outcome FROM requests WHERE created_at >= ?", (since,)
+        "SELECT total_ms, labels, hashtags, outcome, date(created_at, 'unixepoch'), latency_ms FROM requests"
+        " WHERE created_at >= ?",
+        (since,),
     )
     latencies = sorted(r[0] for r in rows if r[3] == "ok" and r[0] is not None)
     labels: Counter[str] = Counter()
     tags: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    for _, label_json, tag_json, outcome in rows:
+    outcomes: Counter[str] = Counter()
+    stages: dict[tuple[str, str], list[float]] = {}
+    for _, label_json, tag_json, outcome, day, stage_json in rows:
         top_label = json.loads(label_json)[:1]
         labels.update(name for name, _ in top_label)
         tags.update(json.loads(tag_json))
-        if outcome != "ok":
-            errors[outcome] += 1
+        outcomes[outcome] += 1
+        if outcome == "ok":
+            for stage, ms in json.loads(stage_json or "{}").items():
+                stages.setdefault((day, stage), []).append(ms)
     latency = {f"p{q}": _percentile(latencies, q) for q in (50, 95, 99)} if latencies else {}
+    stage_latency = [
+        (day, stage, _percentile(sorted(values), 50), _percentile(sorted(values), 95))
+        for (day, stage), values in sorted(stages.items())
+    ]
 
     def ranked(counter: Counter[str]) -> list[tuple[str, int]]:
         return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:top]
 
-    return Stats(per_day, latency, ranked(labels), ranked(tags), ranked(errors))
+    errors = Counter({outcome: n for outcome, n in outcomes.items() if outcome != "ok"})
+    return Stats(per_day, latency, ranked(labels), ranked(tags), ranked(errors), stage_latency, ranked(outcomes))

@@ -74,6 +74,11 @@ async def labels(db: aiosqlite.Connection, scopes: list[str]) -> list[TaughtLabe
     return [TaughtLabel(row[0], row[1], tuple(json.loads(row[2])), row[3]) for row in rows]
 
 
+async def all_labels(db: aiosqlite.Connection) -> list[TaughtLabel]:
+    """Every taught label in every scope, for the admins' dashboard."""
+    return await labels(db, await scopes(db))
+
+
 async def taught_classes(db: aiosqlite.Connection, scope: str, backbone: str) -> list[TaughtClass]:
     """Every label of `scope` with its examples made by `backbone` (labels without examples left out)."""
     rows = await db.execute_fetchall(

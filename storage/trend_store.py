@@ -111,6 +111,16 @@ async def save_search(db: aiosqlite.Connection, query: str, tags: list[str]) -> 
     )
 
 
+async def recent_searches(db: aiosqlite.Connection, limit: int = 10) -> list[tuple[str, float, int]]:
+    """The refresher's last successful searches: (query, when, how many related tags), newest first."""
+    rows = await db.execute_fetchall(
+        "SELECT query, fetched_at, json_array_length(tags) FROM searches WHERE fetched_at IS NOT NULL"
+        " ORDER BY fetched_at DESC LIMIT ?",
+        (limit,),
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
 async def save_search_error(db: aiosqlite.Connection, query: str, error: str) -> None:
     await write(
         db,
