@@ -1,5 +1,8 @@
 """Run the bot: `python -m bot` starts every chat adapter that has a token, in one process.
 
+With no chat token (or WEB_ENABLED) it serves the try-it page, the JSON API and
+the admins' dashboard on WEB_HOST:WEB_PORT, 127.0.0.1:8080 by default.
+
 `python -m bot --console PHOTO...` prints what the bot would answer, with no token.
 
 Configuration comes from the environment and `.env` (see `.env.example`).
@@ -156,6 +159,7 @@ async def serve(config: Config) -> int:
     """
     from bot.discord_bot import DiscordAdapter
     from bot.telegram_bot import TelegramAdapter
+    from bot.web import WebAdapter
 
     pipeline = await open_pipeline(config)
     stop = asyncio.Event()
@@ -174,6 +178,8 @@ async def serve(config: Config) -> int:
         adapters.append(TelegramAdapter(config, pipeline))
     if config.discord_token:
         adapters.append(DiscordAdapter(config, pipeline))
+    if config.web_enabled or not adapters:
+        adapters.append(WebAdapter(config, pipeline))
     try:
         for adapter in adapters:
             await adapter.start()
@@ -209,12 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             return asyncio.run(check(config))
         if not config.telegram_token and not config.discord_token:
-            print(
-                "No chat token configured. Set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (in the environment "
-                "or .env; see .env.example), or try photos locally with: python -m bot --console PHOTO...",
-                file=sys.stderr,
-            )
-            return 2
+            log.info("no chat token configured (TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN): serving the web page only")
         return asyncio.run(serve(config))
     except SchemaTooNew as error:
         print(f"database error: {error}", file=sys.stderr)

@@ -70,6 +70,12 @@ class Config:
     webhook_secret: str = _secret("TELEGRAM_WEBHOOK_SECRET")
     webhook_port: int = _env("TELEGRAM_WEBHOOK_PORT", 8443)
     log_level: str = _env("LOG_LEVEL", "INFO")
+    web_enabled: bool = _env("WEB_ENABLED", False)
+    web_host: str = _env("WEB_HOST", "127.0.0.1")
+    web_port: int = _env("WEB_PORT", 8080)
+    web_api_token: str = _secret("WEB_API_TOKEN")
+    web_admin_token: str = _secret("WEB_ADMIN_TOKEN")
+    web_photos_per_minute: int = _env("WEB_PHOTOS_PER_MINUTE", 20)
 
     @property
     def refresh(self) -> RefreshSettings:
@@ -79,6 +85,11 @@ class Config:
             failure_ttl=self.failure_ttl_days * DAY,
             spacing=self.instagram_spacing,
         )
+
+    @property
+    def web_exposed(self) -> bool:
+        """Whether the web server listens beyond this machine (and so needs WEB_API_TOKEN)."""
+        return self.web_host not in ("127.0.0.1", "localhost", "::1")
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
@@ -152,6 +163,12 @@ def _check(config: Config) -> None:
         (config.telegram_max_rate > 0, "TELEGRAM_MAX_MESSAGES_PER_SECOND must be > 0"),
         (config.typing_delay >= 0, "TYPING_DELAY_SECONDS must be >= 0"),
         (1 <= config.telegram_concurrency <= 256, "TELEGRAM_CONCURRENT_UPDATES must be 1..256"),
+        (1 <= config.web_port <= 65535, "WEB_PORT must be 1..65535"),
+        (config.web_photos_per_minute >= 1, "WEB_PHOTOS_PER_MINUTE must be >= 1"),
+        (
+            not config.web_exposed or bool(config.web_api_token),
+            f"WEB_HOST={config.web_host} lets other machines use the API: set WEB_API_TOKEN too",
+        ),
     ]
     for ok, message in checks:
         if not ok:

@@ -1,4 +1,4 @@
-"""`python -m bot`: configuration errors, console mode, no token, secrets kept out of logs."""
+"""`python -m bot`: configuration errors, console mode, no chat token (the web page), secrets kept out of logs."""
 
 from __future__ import annotations
 
@@ -70,10 +70,27 @@ def test_secrets_are_not_in_repr_or_logs() -> None:
     assert token not in text and "hook-secret-value" not in text
 
 
-def test_no_token_is_a_clear_message(tmp_path: Path) -> None:
-    result = run_bot(env={"DATABASE_PATH": str(tmp_path / "db.sqlite3")}, cwd=tmp_path)
-    assert result.returncode == 2
-    assert "TELEGRAM_BOT_TOKEN" in result.stderr
+def test_with_no_chat_token_it_serves_the_page_and_says_where(tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "WEB_"))}
+    env = {**base, "PYTHONPATH": str(ROOT), "DATABASE_PATH": str(tmp_path / "db.sqlite3"), "WEB_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline().strip() == f"Try it in a browser: http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as page:
+            assert page.status == 200 and b"Hashtags for a photo" in page.read()
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=30)
+    assert process.returncode == 0, errors
+    assert "serving the web page only" in errors
 
 
 def test_console_prints_what_the_bot_would_answer(tmp_path: Path) -> None:

@@ -1,0 +1,218 @@
+"""The web side, in the bot's own process: a page to try it, its JSON API, and the admins' dashboard.
+
+    GET  /                  the try-it page (static, every asset served from bot/web_static)
+    POST /api/hashtags      a photo as the body or as multipart field "image" → JSON (see README)
+    GET  /api/answers/{id}  the same answer with another number of tags (?count=), without the photo again
+    GET  /admin             the dashboard page; its figures come from
+    GET  /api/dashboard     with "Authorization: Bearer <WEB_ADMIN_TOKEN>"
+
+It uses the one pipeline, model and database the chat adapters use, on
+aiohttp's server (already installed with discord.py). Listening on
+127.0.0.1 it needs no token; any other address needs WEB_API_TOKEN, sent as
+a bearer token (config refuses to start without it). Tokens are compared in
+constant time and never logged: aiohttp's access log is off, and the bot's
+own line per request carries no header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections import OrderedDict
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.config import Config
+from bot.dashboard import render_dashboard
+from bot.flood import FloodGuard
+from bot.pipeline import Answer, Pipeline
+from bot.render import APOLOGY, TIER_NAMES, subject_line
+from inference.decode import ImageRejected
+from storage.settings import MAX_TAG_COUNT
+from trends.composer import ComposedTags
+
+log = logging.getLogger(__name__)
+PLATFORM = "web"
+STATIC = Path(__file__).with_name("web_static")
+PAGES = {"/": "index.html", "/admin": "admin.html"}
+# Multipart framing around the photo: the body may exceed the photo's own limit by this much.
+FORM_OVERHEAD = 64 * 1024
+RATE_WINDOW = 60.0
+# A refusal for a photo that is too large to use is 413, like a body over the size limit.
+TOO_LARGE = {"too_many_pixels"}
+KEPT_ANSWERS = 1000
+
+
+def error(status: int, reason: str, message: str, **headers: str) -> web.Response:
+    """Every refusal the API gives: JSON with a machine `reason` and a `message` for people."""
+    return web.json_response({"reason": reason, "message": message}, status=status, headers=headers)
+
+
+def bearer(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def answer_json(key: str, answer: Answer, tags: ComposedTags) -> dict:
+    """What the API returns for a photo: what it shows, the tags with their tiers and counts, the model."""
+    return {
+        "id": key,
+        "subject": subject_line(answer.scene),
+        "sure": answer.scene.sure,
+        "named": [
+            {"key": n.key, "phrase": n.phrase, "detail": n.detail, "source": n.source, "score": round(n.score, 3)}
+            for n in answer.scene.named
+        ],
+        "tags": [
+            {"tag": t.tag, "tier": t.tier, "tier_name": TIER_NAMES[t.tier], "posts": t.media_count, "for": t.label}
+            for t in tags.tags
+        ],
+        "line": tags.line,
+        "model_version": answer.prediction.model_version,
+    }
+
+
+class WebSide:
+    """The routes and what they share: the rate per client and the tokens."""
+
+    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+        self.config, self.pipeline = config, pipeline
+        self.rate = FloodGuard(config.web_photos_per_minute, RATE_WINDOW)
+        # Answers kept in memory (never the photo) so the page can ask for more or fewer tags, as
+        # Telegram's buttons do; the oldest go first.
+        self.kept: OrderedDict[str, Answer] = OrderedDict()
+
+    def application(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.max_file_bytes + FORM_OVERHEAD)
+        for path in PAGES:
+            app.router.add_get(path, self.page)
+        app.router.add_static("/static", STATIC)
+        app.router.add_post("/api/hashtags", self.hashtags)
+        app.router.add_get("/api/answers/{key}", self.again)
+        app.router.add_get("/api/dashboard", self.dashboard)
+        return app
+
+    async def page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / PAGES[request.path], headers={"Cache-Control": "no-cache"})
+
+    def _client(self, request: web.Request) -> str:
+        """Who is asking, as the request log keeps it: a hash of the address, never the address."""
+        return hashlib.sha256((request.remote or "?").encode()).hexdigest()[:16]
+
+    async def hashtags(self, request: web.Request) -> web.StreamResponse:
+        """A photo in, its hashtags out; the same refusals as in the chats, with fitting statuses."""
+        refused = self._refuse_without_token(request)
+        if refused:
+            return refused
+        client = self._client(request)
+        if not self.rate.allow(client):
+            wait = max(1, round(self.rate.wait(client)))
+            return error(
+                429,
+                "too_many",
+                f"That's a lot of photos at once — please wait {wait} s (limit: {self.rate.limit} a minute).",
+                **{"Retry-After": str(wait)},
+            )
+        count = self._count(request)
+        if count is None:
+            return error(400, "bad_count", f"count must be a number from 1 to {MAX_TAG_COUNT}.")
+        try:
+            photo = await self._photo(request)
+        except web.HTTPRequestEntityTooLarge:
+            photo = None
+        if photo is None or len(photo) > self.config.max_file_bytes:
+            limit = self.config.max_file_bytes / 1e6
+            return error(413, "too_big", f"That file is too big (the limit is {limit:.1f} MB).")
+        if not photo:
+            return error(400, "empty", "Send a photo: as the request body, or as the form field “image”.")
+        try:
+            answer = await self.pipeline.answer(photo, PLATFORM, client, client, tag_count=count)
+        except ImageRejected as rejected:
+            return error(413 if rejected.reason in TOO_LARGE else 400, rejected.reason, rejected.message)
+        except Exception:  # logged by the pipeline and here; the caller gets JSON, not a stack trace
+            log.exception("web request failed")
+            return error(500, "error", APOLOGY)
+        key = secrets.token_urlsafe(12)
+        self.kept[key] = answer
+        while len(self.kept) > KEPT_ANSWERS:
+            self.kept.popitem(last=False)
+        response = web.json_response(answer_json(key, answer, answer.tags))
+
+        async def send() -> None:
+            await response.prepare(request)
+            await response.write_eof()
+
+        await self.pipeline.deliver([answer], send)
+        return response
+
+    async def again(self, request: web.Request) -> web.Response:
+        """A kept answer with `count` tags: the page's tag count changes without sending the photo again."""
+        refused = self._refuse_without_token(request)
+        if refused:
+            return refused
+        key, count = request.match_info["key"], self._count(request)
+        if count is None:
+            return error(400, "bad_count", f"count must be a number from 1 to {MAX_TAG_COUNT}.")
+        answer = self.kept.get(key)
+        if answer is None:
+            return error(404, "gone", "This answer is too old — please send the photo again.")
+        return web.json_response(answer_json(key, answer, await self.pipeline.recompose(answer, count)))
+
+    def _refuse_without_token(self, request: web.Request) -> web.Response | None:
+        token = self.config.web_api_token
+        if token and not hmac.compare_digest(bearer(request), token):
+            return error(401, "unauthorized", "This API needs its token: Authorization: Bearer <WEB_API_TOKEN>.")
+        return None
+
+    def _count(self, request: web.Request) -> int | None:
+        try:
+            count = int(request.query.get("count", self.config.default_tag_count))
+        except ValueError:
+            return None
+        return count if 1 <= count <= MAX_TAG_COUNT else None
+
+    async def _photo(self, request: web.Request) -> bytes:
+        """The photo's bytes from a raw body or a multipart form (field "image"); nothing else is kept."""
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            field = form.get("image")
+            return field.file.read() if isinstance(field, web.FileField) else b""
+        return await request.read()
+
+    async def dashboard(self, request: web.Request) -> web.Response:
+        """The dashboard's sections as HTML, for the admins only."""
+        token = self.config.web_admin_token
+        if not token:
+            return error(403, "disabled", "The dashboard is off: set WEB_ADMIN_TOKEN to turn it on.")
+        if not hmac.compare_digest(bearer(request), token):
+            return error(401, "unauthorized", "Wrong or missing admin token.")
+        html = render_dashboard(await self.pipeline.report())
+        return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+class WebAdapter:
+    """The web side as the runner sees it: listen, stop."""
+
+    name = PLATFORM
+
+    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+        self.config = config
+        self.runner = web.AppRunner(WebSide(config, pipeline).application(), access_log=None)
+        self.running = None
+
+    @property
+    def address(self) -> str:
+        host = self.config.web_host if ":" not in self.config.web_host else f"[{self.config.web_host}]"
+        return f"http://{host}:{self.config.web_port}"
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.config.web_host, self.config.web_port).start()
+        log.info("web page and API at %s", self.address)
+        print(f"Try it in a browser: {self.address}", flush=True)
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
