@@ -6,7 +6,7 @@
 `backup` uses SQLite's online backup API: a consistent snapshot while the bot
 keeps writing (WAL mode). `restore` checks the copy, then swaps it in
 atomically; stop the bot first (`systemctl stop hashtag-bot`) so it does not
-keep writing to the old file.
+keep writing to the old file. Copies are owner-only (0600), like the database.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+
+from storage.database import make_private
 
 DEFAULT_DB = Path(os.environ.get("DATABASE_PATH", "data/bot.sqlite3"))
 
@@ -34,8 +36,15 @@ def backup(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(partial) as dst:
+    make_private(partial)
+    src, dst = sqlite3.connect(f"file:{source}?mode=ro", uri=True), sqlite3.connect(partial)
+    try:
         src.backup(dst, pages=256)
+        # The copy is a plain file: a WAL-mode copy would leave -wal/-shm files beside it.
+        dst.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        src.close()
+        dst.close()
     _check(partial)
     partial.replace(target)
 

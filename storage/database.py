@@ -8,6 +8,8 @@ writes; the busy timeout covers other processes (a backup, the CLI).
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,15 +26,30 @@ class SchemaTooNew(Exception):
     """The file was written by a newer version of the bot; we refuse to touch it."""
 
 
+class DatabaseUnavailable(Exception):
+    """The file cannot be opened or created: a directory without permission, a full disk, a path that is a folder."""
+
+
 async def open_database(path: Path | str, busy_timeout_ms: int = 5000) -> aiosqlite.Connection:
-    """Open (creating or upgrading) the database at `path`."""
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = await aiosqlite.connect(str(path), isolation_level=None)
+    """Open (creating or upgrading) the database at `path`, readable by its owner only.
+
+    SQLite gives the -wal and -shm files the database file's permissions, so
+    creating the file 0600 first keeps all three private whatever the umask.
+    """
+    try:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            make_private(Path(path))
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+    except (OSError, sqlite3.Error) as error:
+        raise DatabaseUnavailable(f"cannot open DATABASE_PATH {path}: {error}") from None
     db.row_factory = aiosqlite.Row
     try:
-        await write(db, f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        await write(db, "PRAGMA journal_mode = WAL")
+        try:
+            await write(db, f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            await write(db, "PRAGMA journal_mode = WAL")
+        except sqlite3.Error as error:
+            raise DatabaseUnavailable(f"cannot open DATABASE_PATH {path}: {error}") from None
         await write(db, "PRAGMA synchronous = NORMAL")
         await write(db, "PRAGMA foreign_keys = ON")
         await migrate(db)
@@ -40,6 +57,14 @@ async def open_database(path: Path | str, busy_timeout_ms: int = 5000) -> aiosql
         await db.close()
         raise
     return db
+
+
+def make_private(path: Path) -> None:
+    """Create `path` (and chmod it, with its -wal and -shm) as owner-only: the log holds user ids."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            os.chmod(file, 0o600)
 
 
 async def schema_version(db: aiosqlite.Connection) -> int:

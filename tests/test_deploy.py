@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +26,19 @@ SCRIPTS = sorted((ROOT / "deploy").glob("*.sh"))
 MODULES = ["deploy.backup", "deploy.discord_sync", "deploy.export_taught", "deploy.telegram_webhook"]
 
 
+def owner_only(path: Path) -> bool:
+    return stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 async def test_backup_while_writing_restores_to_a_consistent_database(tmp_path: Path) -> None:
+    """Also: every file holding the log is owner-only under a permissive umask, and no -wal/-shm is left."""
     path, copy = tmp_path / "bot.sqlite3", tmp_path / "backups" / "copy.sqlite3"
-    db = await open_database(path)
+    umask = os.umask(0o002)
+    try:
+        db = await open_database(path)
+    finally:
+        os.umask(umask)
+    assert owner_only(path) and owner_only(tmp_path / "bot.sqlite3-wal")
     stop = asyncio.Event()
     written = 0
 
@@ -50,9 +62,11 @@ async def test_backup_while_writing_restores_to_a_consistent_database(tmp_path: 
         assert snapshot.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         rows = snapshot.execute("SELECT count(*), max(CAST(user_id AS INTEGER)) FROM requests").fetchone()
     assert 200 <= rows[0] <= written and rows[1] == rows[0] - 1, "a prefix of the writes, nothing torn"
+    assert owner_only(copy) and sorted(p.name for p in copy.parent.iterdir()) == [copy.name]
 
     restored = tmp_path / "restored.sqlite3"
     shutil.copy(path, restored)
+    restored.chmod(0o644)
     backup_tool.restore(copy, restored)
     reopened = await open_database(restored)
     try:
@@ -60,6 +74,7 @@ async def test_backup_while_writing_restores_to_a_consistent_database(tmp_path: 
             assert (await cursor.fetchone())[0] == rows[0]
     finally:
         await reopened.close()
+    assert owner_only(restored)
 
 
 def test_restore_refuses_a_damaged_copy(tmp_path: Path) -> None:
