@@ -30,8 +30,8 @@ from bot.render import count_lines, subject_line, tier_summary
 from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.model_folder import REGIONS_FILE, STATS_FILE
-from storage import request_log, taught, trend_store
-from storage.database import DAY, SchemaTooNew, open_database, write
+from storage import adapter_state, request_log, taught, trend_store
+from storage.database import DAY, DatabaseUnavailable, SchemaTooNew, open_database, write
 from trends.catalogue import Catalogue
 from trends.instagram import InstagramClient
 from trends.refresher import TrendRefresher
@@ -112,10 +112,18 @@ async def check(config: Config) -> int:
             await write(db, "ROLLBACK")
             health = await trend_store.health(db)
             taught_labels = await taught.labels(db, await taught.scopes(db))
+            adapters = await adapter_state.states(db)
         finally:
             await db.close()
         print(f"database: ok ({config.database_path}, writable)")
         print(f"teaching: {learning}; {len(taught_labels)} taught label(s)")
+        for adapter in adapters:
+            if not adapter.current:
+                print(f"{adapter.name}: not running (last run: {adapter.detail})")
+            elif adapter.receiving:
+                print(f"{adapter.name}: receiving")
+            else:
+                problems.append(f"{adapter.name}: NOT receiving: {adapter.detail}")
         if not config.instagram_session_file:
             print("instagram: no session configured (catalogue only)")
         elif not config.instagram_session_file.is_file():
@@ -125,7 +133,7 @@ async def check(config: Config) -> int:
                 "paused until " + time.strftime("%F %T", time.localtime(health.pause_until)) if health.paused else "ok"
             )
             print(f"instagram: {state}; failures in a row {health.failures}; last error {health.last_error or '-'}")
-    except (OSError, aiosqlite.Error, SchemaTooNew) as error:
+    except (OSError, aiosqlite.Error, SchemaTooNew, DatabaseUnavailable) as error:
         problems.append(f"database: {error}")
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -142,20 +150,35 @@ async def keep_tidy(config: Config, pipeline: Pipeline) -> None:
 
 
 class Adapter(Protocol):
-    """A chat platform as the runner drives it: both adapters start and stop the same way."""
+    """A platform as the runner drives it: every adapter starts and stops the same way.
+
+    `running` is a task that ends if the adapter stops receiving on its own (None when nothing
+    can stop it but the runner); `chat` adapters are the ones the process exists for.
+    """
 
     name: str
-    running: asyncio.Task | None  # ends if the adapter stops on its own
+    chat: bool
+    running: asyncio.Task | None
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
+    @staticmethod
+    def describe(error: BaseException) -> str: ...
+
+
+# Exit status when every chat adapter has stopped for good: systemd's Restart=on-failure starts the bot again.
+ADAPTERS_DOWN = 3
+
 
 async def serve(config: Config) -> int:
     """Run every configured adapter until SIGINT/SIGTERM, then finish in-flight work and close.
 
-    Both adapters share one classifier, one database handle and one trend refresher.
+    All adapters share one classifier, one database handle and one trend refresher. An adapter
+    that stops for good (a rejected token, an API that never answers) says why in one line and
+    in the database, for `--check`; the others keep serving, and when no chat adapter is left
+    the process exits with status 3.
     """
     from bot.discord_bot import DiscordAdapter
     from bot.telegram_bot import TelegramAdapter
@@ -180,25 +203,52 @@ async def serve(config: Config) -> int:
         adapters.append(DiscordAdapter(config, pipeline))
     if config.web_enabled or not adapters:
         adapters.append(WebAdapter(config, pipeline))
+    up: dict[str, Adapter] = {}
+
+    async def down(adapter: Adapter, error: BaseException) -> None:
+        reason = adapter.describe(error)
+        log.error("%s is not receiving: %s", adapter.name, reason)
+        up.pop(adapter.name, None)
+        await adapter_state.set_state(pipeline.db, adapter.name, False, reason)
+
+    status = 0
     try:
         for adapter in adapters:
-            await adapter.start()
-        watched = background + [adapter.running for adapter in adapters if adapter.running]
+            try:
+                await adapter.start()
+            except Exception as error:  # noqa: BLE001 - any failed start is a stopped adapter, reported like one
+                await down(adapter, error)
+                continue
+            up[adapter.name] = adapter
+            if adapter.chat:
+                await adapter_state.set_state(pipeline.db, adapter.name, True, "receiving")
         stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait([stopped, *watched], return_when=asyncio.FIRST_COMPLETED)
-        for task in watched:
-            if task.done() and task.exception():
-                raise task.exception()
-        log.info("shutting down")
+        while True:
+            if not up or (any(a.chat for a in adapters) and not any(a.chat for a in up.values())):
+                log.error("nothing is receiving: stopping with status %d", ADAPTERS_DOWN)
+                status = ADAPTERS_DOWN
+                break
+            watched = {a.running: a for a in up.values() if a.running}
+            done, _ = await asyncio.wait([stopped, *background, *watched], return_when=asyncio.FIRST_COMPLETED)
+            if stopped in done:
+                log.info("shutting down")
+                break
+            for task in done:
+                if task in watched:
+                    await down(watched[task], task.exception() or RuntimeError("stopped"))
+                elif task.exception():
+                    raise task.exception()
     finally:
         for adapter in adapters:
             await adapter.stop()
+            if adapter.name in up and adapter.chat:
+                await adapter_state.set_state(pipeline.db, adapter.name, False, "stopped with the bot")
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await close_pipeline(pipeline)
         log.info("stopped")
-    return 0
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         if not config.telegram_token and not config.discord_token:
             log.info("no chat token configured (TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN): serving the web page only")
         return asyncio.run(serve(config))
-    except SchemaTooNew as error:
+    except (SchemaTooNew, DatabaseUnavailable) as error:
         print(f"database error: {error}", file=sys.stderr)
         return 2
 

@@ -309,6 +309,7 @@ class DiscordAdapter:
     """Discord as the runner sees it: start receiving commands, stop after the ones in flight."""
 
     name = PLATFORM
+    chat = True
 
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
         self.client = build_client(config, pipeline)
@@ -326,3 +327,14 @@ class DiscordAdapter:
         if self.running:
             self.running.cancel()
             await asyncio.gather(self.running, return_exceptions=True)
+
+    @staticmethod
+    def describe(error: BaseException) -> str:
+        """One line on why Discord stopped, naming what to fix and never the token."""
+        if isinstance(error, discord.LoginFailure) or (
+            isinstance(error, discord.ConnectionClosed) and error.code == 4004
+        ):
+            return "DISCORD_BOT_TOKEN was rejected by Discord (4004)"
+        if isinstance(error, discord.ConnectionClosed):
+            return f"Discord's gateway closed the connection for good ({error.code})"
+        return f"Discord stopped receiving ({type(error).__name__})"

@@ -25,7 +25,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, ParseMode
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -55,6 +55,8 @@ from trends.composer import ComposedTags
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"
+# python-telegram-bot's name for its long-polling task (telegram/ext/_updater.py); tests/test_faults.py relies on it.
+POLLING_TASK = "Updater:start_polling:polling_task"
 COPY_TEXT_LIMIT = 256
 KEPT_ANSWERS = 2000
 
@@ -330,9 +332,12 @@ def _is_image_document(message: Message) -> bool:
     return bool(message.document and (message.document.mime_type or "").startswith("image/"))
 
 
-def build_application(config: Config, pipeline: Pipeline) -> Application:
-    """All Telegram wiring in one place."""
+def build_application(
+    config: Config, pipeline: Pipeline, transports: tuple[AiohttpTransport, AiohttpTransport] | None = None
+) -> Application:
+    """All Telegram wiring in one place; `transports` (replies, getUpdates) when the caller closes them itself."""
     bot = TelegramBot(config, pipeline)
+    requests, updates = transports or (AiohttpTransport(pool_size=256), AiohttpTransport(pool_size=1))
 
     async def register_commands(application: Application) -> None:
         await application.bot.set_my_commands(COMMANDS)
@@ -342,8 +347,8 @@ def build_application(config: Config, pipeline: Pipeline) -> Application:
         .token(config.telegram_token)
         .base_url(config.telegram_api_base_url)
         .base_file_url(config.telegram_file_base_url)
-        .request(AiohttpTransport(pool_size=256))
-        .get_updates_request(AiohttpTransport(pool_size=1))
+        .request(requests)
+        .get_updates_request(updates)
         .rate_limiter(AIORateLimiter(overall_max_rate=config.telegram_max_rate, max_retries=3))
         # Bounded: with every update of a getUpdates batch in flight at once, 100 photos competed for
         # one event loop and each took seconds; bounded, they wait in order and the loop does less.
@@ -381,17 +386,40 @@ def build_application(config: Config, pipeline: Pipeline) -> Application:
 
 
 class TelegramAdapter:
-    """Telegram as the runner sees it: start receiving (long polling or the webhook), stop cleanly."""
+    """Telegram as the runner sees it: start receiving (long polling or the webhook), stop cleanly.
+
+    `running` is python-telegram-bot's polling task: it retries network errors
+    itself, and ends only when Telegram rejects the token (a 401 or 404 to
+    getUpdates), after which the bot would be deaf; the runner watches it.
+    """
 
     name = PLATFORM
+    chat = True
 
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
         self.config = config
-        self.application = build_application(config, pipeline)
-        self.running: asyncio.Task | None = None  # python-telegram-bot runs its own receiving tasks
+        self.transports = (AiohttpTransport(pool_size=256), AiohttpTransport(pool_size=1))
+        self.application = build_application(config, pipeline, self.transports)
+        self.running: asyncio.Task | None = None
 
     async def start(self) -> None:
-        await self.application.initialize()
+        """Reach the Bot API (retrying for TELEGRAM_STARTUP_PATIENCE_SECONDS), then receive."""
+        delay, waited = 1.0, 0.0
+        while True:
+            try:
+                await self.application.initialize()
+                break
+            except NetworkError as error:
+                if waited >= self.config.telegram_startup_patience:
+                    raise Unreachable(
+                        f"Telegram's Bot API did not answer for {waited:.0f} s ({type(error).__name__}): "
+                        "check the network, or TELEGRAM_API_BASE_URL"
+                    ) from None
+                log.warning(
+                    "Telegram's Bot API is not answering (%s); trying again in %.0f s", type(error).__name__, delay
+                )
+                await asyncio.sleep(delay)
+                waited, delay = waited + delay, min(2 * delay, 30.0)
         await self.application.start()
         if self.config.webhook_url:
             await self.application.updater.start_webhook(
@@ -403,11 +431,29 @@ class TelegramAdapter:
             )
         else:
             await self.application.updater.start_polling()
+            self.running = next(task for task in asyncio.all_tasks() if task.get_name() == POLLING_TASK)
         log.info("telegram adapter running (%s)", "webhook" if self.config.webhook_url else "long polling")
 
     async def stop(self) -> None:
-        """Stop receiving, let the updates in hand finish, close the connections."""
+        """Stop receiving, let the updates in hand finish, close the connections (also after a failed start)."""
+        if self.application.updater.running:
+            with contextlib.suppress(InvalidToken):  # how the polling task ended; the runner has reported it
+                await self.application.updater.stop()
         if self.application.running:
-            await self.application.updater.stop()
             await self.application.stop()
         await self.application.shutdown()
+        for transport in self.transports:
+            await transport.shutdown()
+
+    @staticmethod
+    def describe(error: BaseException) -> str:
+        """One line on why Telegram stopped, naming what to fix and never the token."""
+        if isinstance(error, InvalidToken):
+            return "TELEGRAM_BOT_TOKEN was rejected by Telegram: check it with @BotFather"
+        if isinstance(error, Unreachable):
+            return str(error)
+        return f"Telegram stopped receiving ({type(error).__name__})"
+
+
+class Unreachable(Exception):
+    """The Bot API did not answer at start for as long as we wait."""

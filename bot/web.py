@@ -197,6 +197,7 @@ class WebAdapter:
     """The web side as the runner sees it: listen, stop."""
 
     name = PLATFORM
+    chat = False
 
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
         self.config = config
@@ -216,3 +217,7 @@ class WebAdapter:
 
     async def stop(self) -> None:
         await self.runner.cleanup()
+
+    @staticmethod
+    def describe(error: BaseException) -> str:
+        return f"the web page could not start ({type(error).__name__}: {error})"

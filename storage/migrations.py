@@ -90,4 +90,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX taught_examples_label ON taught_examples (scope, label)
     """,
+    # 4: whether each chat adapter is receiving, for --check and the admins (pid: which process said so)
+    """
+    CREATE TABLE adapters (
+        name TEXT PRIMARY KEY,
+        receiving INTEGER NOT NULL,
+        detail TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        at REAL NOT NULL
+    )
+    """,
 ]

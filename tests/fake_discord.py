@@ -109,6 +109,12 @@ class FakeDiscord:
 
     # -- test side ----------------------------------------------------------------
 
+    async def close_gateway(self, code: int) -> None:
+        """Close every gateway connection with `code`, as Discord does (4004: the token was revoked)."""
+        for socket in self._sockets:
+            await socket.close(code=code)
+        self._sockets.clear()
+
     def attachment(
         self, data: bytes, name: str = "photo.jpg", content_type: str | None = "image/jpeg", size: int | None = None
     ) -> dict:

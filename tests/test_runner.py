@@ -112,6 +112,7 @@ async def test_runner_serves_configured_adapters_and_stops_cleanly_on_sigterm(ad
     import signal
     import sqlite3
 
+    from tests.bot_process import bot_env, start_bot
     from tests.fake_discord import TOKEN as DISCORD_TOKEN
     from tests.fake_discord import FakeDiscord
     from tests.fake_telegram import TOKEN as TELEGRAM_TOKEN
@@ -120,26 +121,11 @@ async def test_runner_serves_configured_adapters_and_stops_cleanly_on_sigterm(ad
     telegram, discord_fake = FakeTelegram(), FakeDiscord()
     await telegram.start()
     await discord_fake.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_"))}
-    env.update(PYTHONPATH=str(ROOT), DATABASE_PATH=str(tmp_path / "bot.sqlite3"), LOG_LEVEL="INFO")
-    if "telegram" in adapters:
-        env.update(
-            TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
-            TELEGRAM_API_BASE_URL=telegram.base_url,
-            TELEGRAM_FILE_BASE_URL=telegram.file_base_url,
-        )
-    if "discord" in adapters:
-        env.update(DISCORD_BOT_TOKEN=DISCORD_TOKEN, DISCORD_API_BASE_URL=discord_fake.api_url, DISCORD_SHARDED="1")
-    photo = sorted(FIXTURES.glob("*-*.jpg"))[0]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    env = bot_env(
+        tmp_path, telegram if "telegram" in adapters else None, discord_fake if "discord" in adapters else None
     )
+    photo = sorted(FIXTURES.glob("*-*.jpg"))[0]
+    process = await start_bot(env, tmp_path)
     try:
         if "telegram" in adapters:
             await telegram.push(telegram.photo_message(7, photo.read_bytes()))
