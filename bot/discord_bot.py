@@ -16,9 +16,18 @@ from discord import app_commands
 
 from bot.config import Config
 from bot.pipeline import Answer, Pipeline
-from bot.render import APOLOGY, count_lines, forgot_text, photo_count, settings_text, subject_line, tier_summary
+from bot.render import (
+    APOLOGY,
+    count_lines,
+    forgot_text,
+    photo_count,
+    settings_text,
+    subject_line,
+    tier_summary,
+    too_big_text,
+)
 from bot.teaching import GLOBAL, TeachingError, parse_learn
-from inference.decode import ImageRejected
+from inference.decode import ImageRejected, might_be_image
 from inference.few_shot import MIN_EXAMPLES
 from storage.settings import MAX_TAG_COUNT, ChatSettings
 
@@ -36,7 +45,7 @@ def answer_markdown(answer: Answer) -> str:
 
 
 def is_image(attachment: discord.Attachment) -> bool:
-    return (attachment.content_type or "").startswith("image/")
+    return might_be_image(attachment.content_type)
 
 
 class HashtagCommands:
@@ -77,10 +86,7 @@ class HashtagCommands:
         if not is_image(attachment):
             return f"“{attachment.filename}” is not an image. Please attach a photo (JPEG, PNG or WebP)."
         if attachment.size > self.config.max_file_bytes:
-            return (
-                f"“{attachment.filename}” is too big ({attachment.size / 1e6:.1f} MB; the limit is "
-                f"{self.config.max_file_bytes / 1e6:.0f} MB)."
-            )
+            return f"“{attachment.filename}”: " + too_big_text(attachment.size, self.config.max_file_bytes)
         return None
 
     async def _answer(self, interaction: discord.Interaction, attachment: discord.Attachment, count: int | None):

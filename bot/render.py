@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from inference.scene import Scene
@@ -12,6 +13,7 @@ from trends.tiers import MEDIUM, MEGA, NICHE, ORDER, POPULAR, TINY, UNKNOWN
 if TYPE_CHECKING:
     from bot.pipeline import Report
 
+MB = 1024 * 1024  # as Telegram and Discord count their file limits ("20 MB" is 20 MiB)
 TIER_NAMES = {
     MEGA: "mega",
     POPULAR: "popular",
@@ -53,6 +55,19 @@ def tier_summary(tags: tuple[ChosenTag, ...]) -> str:
 APOLOGY = "Sorry, something went wrong. Please try again."
 
 
+def too_big_text(size: int | None, limit: int) -> str:
+    """'That file is too big (20.1 MB; the limit is 20 MB).': the size rounded up and the limit down, so they differ."""
+    shown_limit = f"{math.floor(limit / MB * 10) / 10:.1f}".removesuffix(".0")
+    if size is None:
+        return f"That file is too big (the limit is {shown_limit} MB)."
+    return f"That file is too big ({math.ceil(size / MB * 10) / 10:.1f} MB; the limit is {shown_limit} MB)."
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """User text quoted in a reply, cut short so a 4000-character argument cannot make the reply too long."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def photo_count(count: int) -> str:
     """'1 photo', '3 photos'."""
     return f"{count} photo{'s' * (count != 1)}"
@@ -68,7 +83,9 @@ def settings_text(current: ChatSettings, default_count: int) -> str:
 def forgot_text(name: str, forgotten: bool, where: str = "") -> str:
     """The answer to /forget; `where` says whose labels were looked in (' in this server')."""
     return (
-        f"Forgot “{name}” and its photos." if forgotten else f"There is no taught label “{name}”{where}. See /labels."
+        f"Forgot “{quoted(name)}” and its photos."
+        if forgotten
+        else f"There is no taught label “{quoted(name)}”{where}. See /labels."
     )
 
 

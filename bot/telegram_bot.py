@@ -11,6 +11,7 @@ import contextlib
 import html
 import itertools
 import logging
+import re
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, ParseMode
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -42,14 +43,16 @@ from bot.pipeline import Answer, Pipeline
 from bot.render import (
     APOLOGY,
     count_lines,
+    quoted,
     settings_text,
     stats_text,
     subject_line,
     tier_summary,
+    too_big_text,
 )
 from bot.telegram_http import AiohttpTransport
 from bot.telegram_lessons import TelegramLessons, is_bot_admin
-from inference.decode import MODEL_SIZE, ImageRejected
+from inference.decode import MODEL_SIZE, ImageRejected, might_be_image
 from storage.settings import MAX_TAG_COUNT, ChatSettings
 from trends.composer import ComposedTags
 
@@ -153,7 +156,7 @@ class TelegramBot:
         """/hashtags as a reply to a photo."""
         message = update.effective_message
         target = message.reply_to_message
-        if target is None or not (target.photo or (target.document and _is_image_document(target))):
+        if target is None or not (target.photo or MAYBE_IMAGE_DOCUMENT.filter(target)):
             await message.reply_text("Reply to a photo with /hashtags — or just send me a photo.")
             return
         await self._answer_photo(target, message, context)
@@ -186,15 +189,19 @@ class TelegramBot:
     ) -> Callable[[], Awaitable[bytes]] | None:
         """The photo's download, or None after telling the user the file is too big to fetch."""
         file_ref = pick_photo(photo_message.photo) if photo_message.photo else photo_message.document
+        too_big = too_big_text(file_ref.file_size, self.config.max_file_bytes) + " Please send it as a photo."
         if file_ref.file_size and file_ref.file_size > self.config.max_file_bytes:
-            await reply_to.reply_text(
-                f"That file is too big ({file_ref.file_size / 1e6:.1f} MB; I can fetch up to "
-                f"{self.config.max_file_bytes / 1e6:.0f} MB). Please send it as a photo or a smaller image."
-            )
+            await reply_to.reply_text(too_big)
             return None
 
         async def download() -> bytes:
-            file = await context.bot.get_file(file_ref.file_id)
+            try:
+                file = await context.bot.get_file(file_ref.file_id)
+            except BadRequest as error:
+                # Telegram leaves file_size out now and then; its getFile then refuses the big file itself.
+                if "too big" in error.message.lower():
+                    raise ImageRejected("too_big", too_big) from None
+                raise
             return bytes(await file.download_as_bytearray())
 
         return download
@@ -216,6 +223,10 @@ class TelegramBot:
             "I can only read photos. Please send a photo (JPEG, PNG, WebP) — stickers, videos and other files "
             "don't work."
         )
+
+    async def on_anything_else(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Text, a location, a contact in a private chat: silence would look broken, so say what the bot does."""
+        await update.effective_message.reply_text("Send me a photo and I answer with hashtags for it. /help for more.")
 
     # -- buttons ----------------------------------------------------------------
 
@@ -240,9 +251,16 @@ class TelegramBot:
         else:
             tags, with_counts = await self.pipeline.recompose(shown.answer, shown.offset + shown.count), True
             tags = ComposedTags(tags.tags[shown.offset :], tags.labels)
-        await query.edit_message_text(
-            answer_html(shown.answer, tags, with_counts), parse_mode=ParseMode.HTML, reply_markup=keyboard(tags, key)
-        )
+        try:
+            await query.edit_message_text(
+                answer_html(shown.answer, tags, with_counts),
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(tags, key),
+            )
+        except BadRequest as error:
+            # A second tap on "With counts" asks for the text already shown: nothing to do, nothing to say.
+            if "message is not modified" not in error.message.lower():
+                raise
 
     # -- commands -----------------------------------------------------------------
 
@@ -274,13 +292,13 @@ class TelegramBot:
                 return
             count, show = current.tag_count, current.show_counts
             for arg in args:
-                if arg.isdigit() and 1 <= int(arg) <= MAX_TAG_COUNT:
+                if re.fullmatch(r"[0-9]{1,2}", arg) and 1 <= int(arg) <= MAX_TAG_COUNT:
                     count = int(arg)
                 elif arg in ("on", "off"):
                     show = arg == "on"
                 elif arg != "counts":
                     await message.reply_text(
-                        f"I didn't understand “{arg}”. Use /settings 8 (tags, 1–{MAX_TAG_COUNT}) "
+                        f"I didn't understand “{quoted(arg)}”. Use /settings 8 (tags, 1–{MAX_TAG_COUNT}) "
                         "or /settings counts on|off."
                     )
                     return
@@ -328,8 +346,14 @@ class TelegramBot:
         return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
 
-def _is_image_document(message: Message) -> bool:
-    return bool(message.document and (message.document.mime_type or "").startswith("image/"))
+class _MaybeImageDocument(filters.MessageFilter):
+    """A file that may be an image (image/*, a generic type, none): `inference.decode` judges its bytes."""
+
+    def filter(self, message: Message) -> bool:
+        return bool(message.document and might_be_image(message.document.mime_type))
+
+
+MAYBE_IMAGE_DOCUMENT = _MaybeImageDocument(name="MAYBE_IMAGE_DOCUMENT")
 
 
 def build_application(
@@ -365,13 +389,15 @@ def build_application(
     application.add_handler(CommandHandler("done", bot.lessons.on_done))
     application.add_handler(CommandHandler("forget", bot.lessons.on_forget))
     application.add_handler(CommandHandler("labels", bot.lessons.on_labels))
-    application.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, bot.on_photo))
+    application.add_handler(MessageHandler(filters.PHOTO | MAYBE_IMAGE_DOCUMENT, bot.on_photo))
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     application.add_handler(
         MessageHandler(
-            filters.ChatType.PRIVATE
+            private
             & (
                 filters.Sticker.ALL
                 | filters.VIDEO
+                | filters.VIDEO_NOTE
                 | filters.ANIMATION
                 | filters.Document.ALL
                 | filters.VOICE
@@ -380,6 +406,7 @@ def build_application(
             bot.on_not_an_image,
         )
     )
+    application.add_handler(MessageHandler(private, bot.on_anything_else))
     application.add_handler(CallbackQueryHandler(bot.on_button, pattern=r"^(more|counts):"))
     application.add_error_handler(bot.on_error)
     return application

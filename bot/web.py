@@ -29,7 +29,7 @@ from bot.config import Config
 from bot.dashboard import render_dashboard
 from bot.flood import FloodGuard
 from bot.pipeline import Answer, Pipeline
-from bot.render import APOLOGY, TIER_NAMES, subject_line
+from bot.render import APOLOGY, TIER_NAMES, subject_line, too_big_text
 from inference.decode import ImageRejected
 from storage.settings import MAX_TAG_COUNT
 from trends.composer import ComposedTags
@@ -124,8 +124,7 @@ class WebSide:
         except web.HTTPRequestEntityTooLarge:
             photo = None
         if photo is None or len(photo) > self.config.max_file_bytes:
-            limit = self.config.max_file_bytes / 1e6
-            return error(413, "too_big", f"That file is too big (the limit is {limit:.1f} MB).")
+            return error(413, "too_big", too_big_text(None, self.config.max_file_bytes))
         if not photo:
             return error(400, "empty", "Send a photo: as the request body, or as the form field “image”.")
         try:

@@ -44,6 +44,16 @@ class ImageRejected(Exception):
         return self.message
 
 
+def might_be_image(mime_type: str | None) -> bool:
+    """Whether a file announced with this MIME type is worth fetching: the bytes decide, not the label.
+
+    Phones and desktop clients send JPEGs as `application/octet-stream` or with no
+    type at all; only a type that names something else (a PDF, a video) rules a file out.
+    """
+    mime = (mime_type or "").split(";")[0].strip().lower()
+    return mime in ("", "application/octet-stream", "binary/octet-stream") or mime.startswith("image/")
+
+
 def _sniff(data: bytes) -> str | None:
     """Name what a non-image file looks like, or None when unknown."""
     for magic, name in _KNOWN_NON_IMAGES:

@@ -100,6 +100,7 @@ class FakeTelegram:
         self.sent: list[dict] = []
         self.sent_by_chat: dict[int, list[dict]] = {}
         self.edits: list[dict] = []
+        self.contents: dict[tuple[int, int], tuple[str, Any]] = {}
         self.calls: list[tuple[str, dict]] = []
         self.commands: list[dict] = []
         self.rejected: list[tuple[str, str]] = []
@@ -137,10 +138,12 @@ class FakeTelegram:
         if self.runner:
             await self.runner.cleanup()
 
-    def add_file(self, data: bytes, size: int | None = None) -> dict:
+    def add_file(self, data: bytes, size: int | None = None, announce_size: bool = True) -> dict:
+        """A file the bot can fetch; Telegram sometimes leaves `file_size` out (`announce_size=False`)."""
         file_id = f"file{next(self._file_ids)}"
         self.files[file_id] = data
-        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data) if size is None else size}
+        sized = {"file_size": len(data) if size is None else size} if announce_size else {}
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", **sized}
 
     def message(self, user_id: int, chat_id: int | None = None, chat_type: str = "private", **fields: Any) -> dict:
         chat_id = user_id if chat_id is None else chat_id
@@ -163,8 +166,12 @@ class FakeTelegram:
         sizes = [{**self.add_file(blob), "width": w, "height": h} for w, h, blob in renditions]
         return self.message(user_id, photo=sizes, **fields)
 
-    def document_message(self, user_id: int, data: bytes, mime: str, name: str, size: int | None = None, **fields):
-        document = {**self.add_file(data, size), "file_name": name, "mime_type": mime}
+    def document_message(
+        self, user_id: int, data: bytes, mime: str | None, name: str, size: int | None = None, **fields: Any
+    ) -> dict:
+        """A file; `mime` None leaves the type out, as some clients do. `announce_size` goes to `add_file`."""
+        announce = fields.pop("announce_size", True)
+        document = {**self.add_file(data, size, announce), "file_name": name, **({"mime_type": mime} if mime else {})}
         return self.message(user_id, document=document, **fields)
 
     def command_message(self, user_id: int, text: str, **fields: Any) -> dict:
@@ -319,6 +326,7 @@ class FakeTelegram:
             "reply_parameters": params.get("reply_parameters"),
         }
         message["received_at"] = asyncio.get_running_loop().time()
+        self.contents[(chat_id, message["message_id"])] = (params["text"], params.get("reply_markup"))
         self.sent.append(message)
         self.sent_by_chat.setdefault(chat_id, []).append(message)
         hidden = ("raw_text", "reply_parameters", "received_at")
@@ -328,6 +336,14 @@ class FakeTelegram:
         problem = self._check_text(params)
         if problem:
             return problem
+        key, content = (int(params["chat_id"]), int(params["message_id"])), (params["text"], params.get("reply_markup"))
+        if self.contents.get(key) == content:
+            return (
+                False,
+                "Bad Request: message is not modified: specified new message content and reply markup are exactly "
+                "the same as a content and reply markup of the current message",
+            )
+        self.contents[key] = content
         self.edits.append(params)
         return {
             "message_id": int(params["message_id"]),

@@ -124,6 +124,15 @@ async def test_context_menu_without_images(client, fake) -> None:
     assert callbacks[0]["type"] == 4 and "no image" in callbacks[0]["data"]["content"]
 
 
+@pytest.mark.parametrize("content_type", ["application/octet-stream", None], ids=["octet-stream", "no-type"])
+async def test_a_photo_with_a_generic_type_is_judged_by_its_bytes(client, fake, flower_photos, content_type) -> None:
+    name, data = next(iter(flower_photos.items()))
+    photo = fake.attachment(data, name="IMG_0001", content_type=content_type)
+    interaction = await fake.slash(709, "hashtags", [image_option(photo)], [photo])
+    _, followups = await answered(fake, interaction)
+    assert name in followups[0]["content"] and "#" in followups[0]["content"]
+
+
 @pytest.mark.parametrize(
     ("attachment", "expected"),
     [

@@ -383,3 +383,69 @@ async def test_photos_beyond_the_concurrency_bound_wait_their_turn(app, fake: Fa
     await reply(fake, 32)
     order = [m for m, _ in fake.calls if m in ("getFile", "sendMessage")]
     assert order == ["getFile", "sendMessage", "getFile", "sendMessage"]
+
+
+async def test_pressing_a_button_twice_is_silent(app, fake: FakeTelegram, flower_photos) -> None:
+    """Telegram refuses an edit that changes nothing ("message is not modified"); the user sees no apology."""
+    _, data = next(iter(flower_photos.items()))
+    await fake.push(fake.photo_message(23, data))
+    (answer,) = await reply(fake, 23)
+    counts = answer["reply_markup"]["inline_keyboard"][0][2]["callback_data"]
+    for _ in range(2):
+        await fake.push(callback=fake.callback(23, answer, counts))
+    await fake.wait_for(lambda: any("not modified" in problem for _, problem in fake.rejected))
+    await fake.push(fake.command_message(23, "/help"))
+    replies = await reply(fake, 23, 2)
+    assert len(fake.edits) == 1 and "posts," in fake.edits[0]["text"]
+    assert [r["text"] for r in replies[1:]] == [replies[1]["text"]] and "Privacy" in replies[1]["text"]
+
+
+@pytest.mark.parametrize("mime", ["application/octet-stream", None], ids=["octet-stream", "no-type"])
+async def test_a_photo_sent_as_a_file_is_judged_by_its_bytes(app, fake: FakeTelegram, flower_photos, mime) -> None:
+    name, data = next(iter(flower_photos.items()))
+    await fake.push(fake.document_message(24, data, mime, "IMG_0001"))
+    (answer,) = await reply(fake, 24)
+    assert name in answer["text"] and "#" in answer["text"]
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("/settings ²", "I didn't understand “²”"),
+        ("/settings " + "9" * 5000, "I didn't understand “999"),
+        ("/forget " + "x" * 5000, "There is no taught label “xxx"),
+    ],
+    ids=["superscript", "long-settings", "long-forget"],
+)
+async def test_odd_arguments_get_a_clear_answer(app, fake: FakeTelegram, command: str, expected: str) -> None:
+    await fake.push(fake.command_message(42, command))
+    (answer,) = await reply(fake, 42)
+    assert answer["text"].startswith(expected) and len(answer["text"]) < 300
+    assert not fake.rejected
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["size-announced", "size-missing"])
+async def test_too_big_says_two_different_numbers(app, fake: FakeTelegram, jpeg: bytes, announced: bool) -> None:
+    """Just over Telegram's 20 MB: the size shown is above the limit shown, with or without `file_size`."""
+    data = jpeg + b"\0" * (20 * 1024 * 1024 + 1 - len(jpeg))
+    await fake.push(fake.document_message(25, data, "image/jpeg", "big.jpg", announce_size=announced))
+    (answer,) = await reply(fake, 25)
+    if announced:
+        assert "too big (20.1 MB; the limit is 20 MB)" in answer["text"]
+    else:
+        assert "too big (the limit is 20 MB)" in answer["text"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"text": "hello"}, "Send me a photo"),
+        ({"location": {"latitude": 52.5, "longitude": 13.4}}, "Send me a photo"),
+        ({"video_note": {"file_id": "v1", "file_unique_id": "uv1", "length": 240, "duration": 3}}, "only read photos"),
+    ],
+    ids=["text", "location", "video-note"],
+)
+async def test_anything_else_in_private_gets_one_line(app, fake: FakeTelegram, fields: dict, expected: str) -> None:
+    await fake.push(fake.message(26, **fields))
+    (answer,) = await reply(fake, 26)
+    assert expected in answer["text"] and len(answer["text"].splitlines()) == 1
