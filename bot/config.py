@@ -48,6 +48,7 @@ class Config:
     typing_delay: float = _env("TYPING_DELAY_SECONDS", 0.5)
     telegram_concurrency: int = _env("TELEGRAM_CONCURRENT_UPDATES", 32)
     telegram_startup_patience: float = _env("TELEGRAM_STARTUP_PATIENCE_SECONDS", 120.0)
+    send_patience: float = _env("SEND_RETRY_SECONDS", 30.0)
     discord_token: str = _secret("DISCORD_BOT_TOKEN")
     discord_sharded: bool = _env("DISCORD_SHARDED", False)
     discord_api_base_url: str = _env("DISCORD_API_BASE_URL", "https://discord.com/api/v10")
@@ -165,6 +166,7 @@ def _check(config: Config) -> None:
         (config.typing_delay >= 0, "TYPING_DELAY_SECONDS must be >= 0"),
         (1 <= config.telegram_concurrency <= 256, "TELEGRAM_CONCURRENT_UPDATES must be 1..256"),
         (config.telegram_startup_patience >= 0, "TELEGRAM_STARTUP_PATIENCE_SECONDS must be >= 0"),
+        (config.send_patience >= 0, "SEND_RETRY_SECONDS must be >= 0"),
         (1 <= config.web_port <= 65535, "WEB_PORT must be 1..65535"),
         (config.web_photos_per_minute >= 1, "WEB_PHOTOS_PER_MINUTE must be >= 1"),
         (

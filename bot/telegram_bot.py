@@ -26,9 +26,8 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     CommandHandler,
@@ -52,6 +51,7 @@ from bot.render import (
 )
 from bot.telegram_http import AiohttpTransport
 from bot.telegram_lessons import TelegramLessons, is_bot_admin
+from bot.telegram_retry import RetryingRateLimiter
 from inference.decode import MODEL_SIZE, ImageRejected, might_be_image
 from storage.settings import MAX_TAG_COUNT, ChatSettings
 from trends.composer import ComposedTags
@@ -182,7 +182,11 @@ class TelegramBot:
             typing.cancel()
         key = self._keep(Shown(answer, len(answer.tags.tags) or self.config.default_tag_count))
         html_text, markup = answer_html(answer, answer.tags, answer.show_counts), keyboard(answer.tags, key)
-        await self.pipeline.deliver([answer], lambda: reply_to.reply_html(html_text, reply_markup=markup))
+        try:
+            await self.pipeline.deliver([answer], lambda: reply_to.reply_html(html_text, reply_markup=markup))
+        except TimedOut:
+            # Logged as send_failed. The answer most likely arrived: an apology now could be a second message.
+            log.warning("the answer to chat %s was sent but not confirmed in time", reply_to.chat_id)
 
     async def _download(
         self, photo_message: Message, reply_to: Message, context: ContextTypes.DEFAULT_TYPE
@@ -373,7 +377,7 @@ def build_application(
         .base_file_url(config.telegram_file_base_url)
         .request(requests)
         .get_updates_request(updates)
-        .rate_limiter(AIORateLimiter(overall_max_rate=config.telegram_max_rate, max_retries=3))
+        .rate_limiter(RetryingRateLimiter(config.telegram_max_rate, config.send_patience))
         # Bounded: with every update of a getUpdates batch in flight at once, 100 photos competed for
         # one event loop and each took seconds; bounded, they wait in order and the loop does less.
         .concurrent_updates(config.telegram_concurrency)

@@ -6,8 +6,9 @@ machine a small POST to a local server costs 2.5 ms of CPU through httpx and
 0.27 ms through aiohttp (docs/benchmarks.md). aiohttp is already installed
 for discord.py, and `BaseRequest` is python-telegram-bot's documented place
 for another HTTP library. Timeouts keep python-telegram-bot's meaning
-(connect, read, pool); errors become its `TimedOut` and `NetworkError`, so
-its retries and our error handling work unchanged.
+(connect, read, pool); errors become its `TimedOut` (sent, no answer in
+time) and `NetworkError` (failed, or never sent), so its retries and our
+error handling work unchanged.
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ class AiohttpTransport(BaseRequest):
         try:
             async with self._session.request(method, url, data=_body(request_data), timeout=timeout) as response:
                 return response.status, await response.read()
+        except aiohttp.ConnectionTimeoutError as error:
+            # Nothing reached Telegram, so trying again cannot post a message twice.
+            raise NetworkError(f"aiohttp.{type(error).__name__}: connect timeout") from error
         except TimeoutError as error:
+            # Sent, but no answer in time: it may have arrived (see bot.telegram_retry).
             raise TimedOut from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error

@@ -70,6 +70,7 @@ class FakeDiscord:
         self.runner: web.AppRunner | None = None
         self.port = 0
         self.callback_delay = 0.0
+        self.followup_failures: list[int] = []  # statuses the next followups get instead of being posted
 
     @property
     def url(self) -> str:
@@ -332,6 +333,8 @@ class FakeDiscord:
     async def _followup(self, request: web.Request) -> web.Response:
         body = await request.json()
         token = request.match_info["token"]
+        if self.followup_failures:
+            return _json({"message": "Internal Server Error", "code": 0}, status=self.followup_failures.pop(0))
         if not any(i["token"] == token for i in self._interactions.values()):
             return _json({"message": "Unknown Webhook", "code": 10015}, status=404)
         if not 1 <= len(body.get("content") or "") <= 2000:

@@ -212,6 +212,14 @@ class FakeTelegram:
             error["parameters"] = {"retry_after": retry_after}
         self.errors.setdefault(method, []).append(error)
 
+    def inject_reset(self, method: str) -> None:
+        """The next call to `method` has its connection dropped before any answer."""
+        self.errors.setdefault(method, []).append({"reset": True})
+
+    def inject_delay(self, method: str, seconds: float) -> None:
+        """The next call to `method` is carried out, but answered only after `seconds`."""
+        self.errors.setdefault(method, []).append({"delay": seconds})
+
     # -- Bot API side -------------------------------------------------------------
 
     async def _params(self, request: web.Request) -> dict:
@@ -233,13 +241,20 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append((method, params))
-        if self.errors.get(method):
-            error = self.errors[method].pop(0)
-            return web.json_response(error, status=error["error_code"])
+        fault = self.errors[method].pop(0) if self.errors.get(method) else {}
+        if fault.get("reset"):
+            request.transport.abort()
+            self._changes.notify()
+            return web.Response()
+        if "error_code" in fault:
+            return web.json_response(fault, status=fault["error_code"])
         handler = getattr(self, f"api_{method}", None)
         if handler is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
         result = await handler(params)
+        if "delay" in fault:
+            self._changes.notify()
+            await asyncio.sleep(fault["delay"])
         if isinstance(result, tuple):
             self.rejected.append((method, result[1]))
             self._changes.notify()

@@ -273,3 +273,17 @@ async def test_learn_forget_and_labels_in_a_server(client, fake, flower_photos) 
     )
     assert "Forgot “checked tablecloth”" in (await answered(fake, forgot))[0][0]["data"]["content"]
     assert "checked tablecloth" not in await subject(500)
+
+
+@pytest.mark.parametrize("status", [500, 502])
+async def test_a_failed_followup_is_retried_and_logged_once(client, fake, flower_photos, pipeline, status) -> None:
+    """discord.py retries Discord's 5xx answers itself; the request is answered and logged once as ok."""
+    fake.followup_failures = [status, status]
+    name, data = next(iter(flower_photos.items()))
+    photo = fake.attachment(data)
+    interaction = await fake.slash(710, "hashtags", [image_option(photo)], [photo])
+    _, followups = await answered(fake, interaction)
+    assert len(followups) == 1 and name in followups[0]["content"]
+    await asyncio.wait_for(pipeline.wait_recorded(1), 10)
+    async with pipeline.db.execute("SELECT outcome FROM requests") as cursor:
+        assert [tuple(row) for row in await cursor.fetchall()] == [("ok",)]

@@ -449,3 +449,31 @@ async def test_anything_else_in_private_gets_one_line(app, fake: FakeTelegram, f
     await fake.push(fake.message(26, **fields))
     (answer,) = await reply(fake, 26)
     assert expected in answer["text"] and len(answer["text"].splitlines()) == 1
+
+
+@pytest.mark.parametrize("fault", ["500", "502", "reset", "five-429s"])
+async def test_a_transient_send_failure_is_retried_and_logged_once(app, fake, flower_photos, pipeline, fault) -> None:
+    if fault == "reset":
+        fake.inject_reset("sendMessage")
+    elif fault == "five-429s":
+        for _ in range(5):
+            fake.inject_error("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    else:
+        for _ in range(2):
+            fake.inject_error("sendMessage", int(fault), "Internal Server Error")
+    name, data = next(iter(flower_photos.items()))
+    await fake.push(fake.photo_message(27, data))
+    (answer,) = await reply(fake, 27)
+    assert name in answer["text"] and "Sorry" not in answer["text"]
+    assert await outcomes(pipeline, 1) == [("ok", None)]
+
+
+async def test_a_send_answered_too_late_is_not_followed_by_an_apology(app, fake, flower_photos, pipeline) -> None:
+    """The answer arrived but its confirmation came after the timeout: one message, never answer and apology."""
+    fake.inject_delay("sendMessage", 6)
+    name, data = next(iter(flower_photos.items()))
+    await fake.push(fake.photo_message(28, data))
+    assert await outcomes(pipeline, 1) == [("send_failed", "TimedOut")]
+    await fake.push(fake.command_message(28, "/help"))
+    replies = await reply(fake, 28, 2)
+    assert name in replies[0]["text"] and "Privacy" in replies[1]["text"] and len(replies) == 2
