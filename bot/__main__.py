@@ -42,7 +42,9 @@ log = logging.getLogger("bot")
 async def open_pipeline(config: Config) -> Pipeline:
     classifier = Classifier(config.model_dir, confidence=config.confidence)
     db = await open_database(config.database_path)
-    pipeline = Pipeline(classifier, db, Catalogue(), config.default_tag_count, config.max_image_pixels)
+    pipeline = Pipeline(
+        classifier, db, Catalogue(), config.default_tag_count, config.max_image_pixels, config.log_backlog
+    )
     await pipeline.teaching.load()
     return pipeline
 
@@ -113,10 +115,13 @@ async def check(config: Config) -> int:
             health = await trend_store.health(db)
             taught_labels = await taught.labels(db, await taught.scopes(db))
             adapters = await adapter_state.states(db)
+            dropped = await request_log.dropped_rows(db)
         finally:
             await db.close()
         print(f"database: ok ({config.database_path}, writable)")
         print(f"teaching: {learning}; {len(taught_labels)} taught label(s)")
+        if dropped:
+            print(f"request log: {dropped} row(s) lost to a full disk (see the bot's log for when)")
         for adapter in adapters:
             if not adapter.current:
                 print(f"{adapter.name}: not running (last run: {adapter.detail})")

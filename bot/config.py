@@ -68,6 +68,7 @@ class Config:
     failure_ttl_days: float = _env("TREND_FAILURE_TTL_DAYS", 1.0)
     instagram_spacing: float = _env("INSTAGRAM_SPACING_SECONDS", 20.0)
     retention_days: float = _env("REQUEST_RETENTION_DAYS", 90.0)
+    log_backlog: int = _env("LOG_BACKLOG_ROWS", 10_000)
     webhook_url: str = _env("TELEGRAM_WEBHOOK_URL", "")
     webhook_secret: str = _secret("TELEGRAM_WEBHOOK_SECRET")
     webhook_port: int = _env("TELEGRAM_WEBHOOK_PORT", 8443)
@@ -167,6 +168,7 @@ def _check(config: Config) -> None:
         (1 <= config.telegram_concurrency <= 256, "TELEGRAM_CONCURRENT_UPDATES must be 1..256"),
         (config.telegram_startup_patience >= 0, "TELEGRAM_STARTUP_PATIENCE_SECONDS must be >= 0"),
         (config.send_patience >= 0, "SEND_RETRY_SECONDS must be >= 0"),
+        (config.log_backlog >= 0, "LOG_BACKLOG_ROWS must be >= 0"),
         (1 <= config.web_port <= 65535, "WEB_PORT must be 1..65535"),
         (config.web_photos_per_minute >= 1, "WEB_PHOTOS_PER_MINUTE must be >= 1"),
         (

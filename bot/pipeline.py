@@ -16,7 +16,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 import aiosqlite
@@ -27,6 +27,7 @@ from inference.decode import ImageRejected, decode_photo
 from inference.scene import Scene, describe
 from storage import request_log, settings, taught, trend_store
 from storage.request_log import LoggedRequest
+from storage.request_writer import RequestWriter
 from trends.cache import TrendCache
 from trends.catalogue import Catalogue
 from trends.composer import ComposedTags, compose_hashtags, load_starter_blocklist
@@ -48,12 +49,18 @@ class Answer:
 
 @dataclass(frozen=True)
 class Report:
-    """The request log's figures, Instagram's health and last searches, and the taught labels."""
+    """The request log's figures, Instagram's health and last searches, and the taught labels.
+
+    `log_waiting` rows wait in memory for the database, `log_dropped` more were lost and are not yet in
+    `requests.dropped` (both 0 unless the disk is full).
+    """
 
     requests: request_log.Stats
     instagram: trend_store.Health
     searches: list[tuple[str, float, int]]
     taught: list[taught.TaughtLabel]
+    log_waiting: int = 0
+    log_dropped: int = 0
 
 
 @dataclass
@@ -65,11 +72,10 @@ class Pipeline:
     catalogue: Catalogue
     default_tag_count: int = 5
     max_image_pixels: int = 50_000_000
-    _background: set[asyncio.Task] = field(default_factory=set)
-    recorded: int = 0
-    _written: asyncio.Condition = field(default_factory=asyncio.Condition)
+    log_backlog: int = 10_000
 
     def __post_init__(self) -> None:
+        self.writer = RequestWriter(self.db, self.log_backlog)
         self.trends = TrendCache(self.db, self.catalogue)
         self.teaching = Teaching(self.db, self.classifier, self.max_image_pixels)
         self._starter_blocklist = load_starter_blocklist()
@@ -162,6 +168,8 @@ class Pipeline:
             await trend_store.health(self.db),
             await trend_store.recent_searches(self.db),
             await taught.all_labels(self.db),
+            len(self.writer.waiting),
+            self.writer.dropped,
         )
 
     async def recompose(self, answer: Answer, count: int) -> ComposedTags:
@@ -187,25 +195,12 @@ class Pipeline:
             len(request.hashtags),
             stages,
         )
-        task = asyncio.create_task(self._write(request))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _write(self, request: LoggedRequest) -> None:
-        try:
-            await request_log.log_request(self.db, request)
-        except aiosqlite.Error:
-            log.exception("could not log request for chat %s", request.chat_id)
-        async with self._written:
-            self.recorded += 1
-            self._written.notify_all()
+        self.writer.add(request)
 
     async def wait_recorded(self, count: int) -> None:
-        """Until `count` requests have been written (or failed to be): for shutdown reports and tests."""
-        async with self._written:
-            await self._written.wait_for(lambda: self.recorded >= count)
+        """Until `count` requests have been written (or wait in memory for the disk): for shutdown and tests."""
+        await self.writer.wait_handled(count)
 
     async def drain(self) -> None:
         """Wait for background log writes (clean shutdown, tests)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.writer.drain()

@@ -99,6 +99,11 @@ def stats_text(report: Report) -> str:
     lines.append("top subjects: " + (", ".join(f"{n} ({c})" for n, c in stats.top_labels) or "—"))
     lines.append("top tags: " + (", ".join(f"#{n} ({c})" for n, c in stats.top_tags) or "—"))
     lines.append("errors: " + (", ".join(f"{n} ({c})" for n, c in stats.errors) or "none"))
+    if report.log_waiting or report.log_dropped or stats.dropped:
+        lines.append(
+            f"request log: {report.log_waiting} row(s) waiting for the disk, "
+            f"{report.log_dropped + stats.dropped} lost to a full disk"
+        )
     lines.append(
         f"Instagram: {'paused' if health.paused else 'ok'}; failures in a row {health.failures}"
         + (f"; last error: {health.last_error}" if health.last_error else "")

@@ -100,4 +100,12 @@ MIGRATIONS: list[str] = [
         at REAL NOT NULL
     )
     """,
+    # 5: request rows lost while the database could not be written (a full disk), counted when it could again
+    """
+    CREATE TABLE log_gaps (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        dropped INTEGER NOT NULL
+    )
+    """,
 ]

@@ -55,6 +55,18 @@ async def log_request(db: aiosqlite.Connection, request: LoggedRequest, at: floa
     )
 
 
+async def record_gap(db: aiosqlite.Connection, dropped: int) -> None:
+    """Note that `dropped` rows were lost (they could not wait any longer for the disk)."""
+    await write(db, "INSERT INTO log_gaps (at, dropped) VALUES (?, ?)", (now(), dropped))
+
+
+async def dropped_rows(db: aiosqlite.Connection, days: float | None = None) -> int:
+    """Request rows lost to a full disk, over the last `days` (or ever)."""
+    since = now() - days * DAY if days is not None else 0.0
+    rows = await db.execute_fetchall("SELECT coalesce(sum(dropped), 0) FROM log_gaps WHERE at >= ?", (since,))
+    return rows[0][0]
+
+
 async def delete_older_than(db: aiosqlite.Connection, days: float) -> int:
     """Data retention: drop request rows older than `days`; returns how many went."""
     return await write(db, "DELETE FROM requests WHERE created_at < ?", (now() - days * DAY,))
@@ -75,6 +87,7 @@ class Stats:
     errors: list[tuple[str, int]]
     stage_latency: list[tuple[str, str, float, float]] = field(default_factory=list)
     outcomes: list[tuple[str, int]] = field(default_factory=list)
+    dropped: int = 0
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -122,4 +135,13 @@ async def request_stats(db: aiosqlite.Connection, days: float = 7, top: int = 10
         return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:top]
 
     errors = Counter({outcome: n for outcome, n in outcomes.items() if outcome != "ok"})
-    return Stats(per_day, latency, ranked(labels), ranked(tags), ranked(errors), stage_latency, ranked(outcomes))
+    return Stats(
+        per_day,
+        latency,
+        ranked(labels),
+        ranked(tags),
+        ranked(errors),
+        stage_latency,
+        ranked(outcomes),
+        await dropped_rows(db, days),
+    )

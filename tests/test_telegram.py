@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from telegram.ext import Application
@@ -477,3 +478,50 @@ async def test_a_send_answered_too_late_is_not_followed_by_an_apology(app, fake,
     await fake.push(fake.command_message(28, "/help"))
     replies = await reply(fake, 28, 2)
     assert name in replies[0]["text"] and "Privacy" in replies[1]["text"] and len(replies) == 2
+
+
+async def test_the_request_log_survives_a_full_disk(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
+    """SQLite may not grow (max_page_count gives the SQLITE_FULL a full disk gives): every photo is still answered,
+    rows wait in memory up to their bound and are written when space returns, and the rows lost are counted."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from storage.request_log import LoggedRequest, log_request
+    from tests.bot_process import ROOT, bot_env
+
+    pipeline.writer.capacity = 10
+    pages = (await pipeline.db.execute_fetchall("PRAGMA page_count"))[0][0]
+    await pipeline.db.execute_fetchall(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        while True:  # fill what is left, so the photos' rows find no room
+            await log_request(pipeline.db, LoggedRequest("filler", "0", "0", "ok", labels=[("x" * 60, 1.0)]))
+    filler = (await pipeline.db.execute_fetchall("SELECT count(*) FROM requests"))[0][0]
+
+    photos = list(flower_photos.values())
+    for user in range(2000, 2030):
+        await fake.push(fake.photo_message(user, photos[user % len(photos)]))
+    await fake.wait_for(lambda: all(fake.replies_to(user) for user in range(2000, 2030)), timeout=120)
+    await asyncio.wait_for(pipeline.wait_recorded(30), 30)
+    fitted = (await pipeline.db.execute_fetchall("SELECT count(*) FROM requests"))[0][0] - filler
+    waiting, dropped = len(pipeline.writer.waiting), pipeline.writer.dropped
+    assert fitted + waiting + dropped == 30 and waiting == 10 and dropped > 0
+    await fake.push(fake.command_message(42, "/stats"))
+    assert f"request log: 10 row(s) waiting for the disk, {dropped} lost" in (await reply(fake, 42))[0]["text"]
+
+    await pipeline.db.execute_fetchall("PRAGMA max_page_count = 1073741823")
+    await fake.push(fake.photo_message(2030, photos[0]))
+    await reply(fake, 2030)
+    await asyncio.wait_for(pipeline.wait_recorded(31), 30)
+    assert (await pipeline.db.execute_fetchall("SELECT count(*) FROM requests"))[0][0] - filler == fitted + 11
+    assert not pipeline.writer.waiting and not pipeline.writer.dropped
+    path = next(row[2] for row in await pipeline.db.execute_fetchall("PRAGMA database_list"))
+    check = subprocess.run(
+        [sys.executable, "-m", "bot", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=bot_env(Path(path).parent, DATABASE_PATH=path),
+        cwd=ROOT,
+    )
+    assert f"request log: {dropped} row(s) lost to a full disk" in check.stdout, check.stdout + check.stderr
