@@ -30,7 +30,7 @@ from bot.render import count_lines, subject_line, tier_summary
 from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.model_folder import REGIONS_FILE, STATS_FILE
-from storage import adapter_state, request_log, taught, trend_store
+from storage import adapter_state, inbox, request_log, taught, trend_store
 from storage.database import DAY, DatabaseUnavailable, SchemaTooNew, open_database, write
 from trends.catalogue import Catalogue
 from trends.instagram import InstagramClient
@@ -146,11 +146,12 @@ async def check(config: Config) -> int:
 
 
 async def keep_tidy(config: Config, pipeline: Pipeline) -> None:
-    """Apply the request-log retention at start and then daily."""
+    """Apply the request-log retention, and clear old received updates, at start and then daily."""
     while True:
         removed = await request_log.delete_older_than(pipeline.db, config.retention_days)
         if removed:
             log.info("retention: deleted %d request rows older than %g days", removed, config.retention_days)
+        await inbox.tidy(pipeline.db, config.replay_minutes * 60)
         await asyncio.sleep(DAY)
 
 

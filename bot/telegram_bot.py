@@ -50,6 +50,7 @@ from bot.render import (
     too_big_text,
 )
 from bot.telegram_http import AiohttpTransport
+from bot.telegram_inbox import AnsweringProcessor, DurableQueue, Inbox
 from bot.telegram_lessons import TelegramLessons, is_bot_admin
 from bot.telegram_retry import RetryingRateLimiter
 from inference.decode import MODEL_SIZE, ImageRejected, might_be_image
@@ -366,9 +367,17 @@ def build_application(
     """All Telegram wiring in one place; `transports` (replies, getUpdates) when the caller closes them itself."""
     bot = TelegramBot(config, pipeline)
     requests, updates = transports or (AiohttpTransport(pool_size=256), AiohttpTransport(pool_size=1))
+    inbox = Inbox(pipeline.db, config.replay_minutes * 60)
+    queue = DurableQueue(inbox)
 
-    async def register_commands(application: Application) -> None:
-        await application.bot.set_my_commands(COMMANDS)
+    async def prepare(application: Application) -> None:
+        """After getMe, before receiving: the command menu, then what a crash left unanswered."""
+        inbox.bot_id = application.bot.id
+        try:
+            await application.bot.set_my_commands(COMMANDS)
+        except TelegramError as error:
+            log.warning("could not register the command menu (%s)", error.message)
+        await queue.replay(application.bot)
 
     application = (
         Application.builder()
@@ -380,8 +389,9 @@ def build_application(
         .rate_limiter(RetryingRateLimiter(config.telegram_max_rate, config.send_patience))
         # Bounded: with every update of a getUpdates batch in flight at once, 100 photos competed for
         # one event loop and each took seconds; bounded, they wait in order and the loop does less.
-        .concurrent_updates(config.telegram_concurrency)
-        .post_init(register_commands)
+        .concurrent_updates(AnsweringProcessor(inbox, config.telegram_concurrency, pipeline.writer.settle))
+        .update_queue(queue)
+        .post_init(prepare)
         .build()
     )
     application.add_handler(CommandHandler(["start", "help"], bot.on_help))
@@ -439,6 +449,7 @@ class TelegramAdapter:
         while True:
             try:
                 await self.application.initialize()
+                await self.application.post_init(self.application)
                 break
             except NetworkError as error:
                 if waited >= self.config.telegram_startup_patience:

@@ -20,6 +20,9 @@ from telegram.ext import AIORateLimiter
 
 log = logging.getLogger(__name__)
 
+# The calls an answer depends on. Start-up calls (getMe, setMyCommands) have their own patience
+# (TELEGRAM_STARTUP_PATIENCE_SECONDS), and "typing…" is not worth a retry.
+RETRIED = frozenset({"sendMessage", "editMessageText", "getFile", "answerCallbackQuery"})
 # 429s in a row, each waited out for as long as Telegram asks, before a call gives up.
 RETRY_AFTER_LIMIT = 10
 FIRST_DELAY, LONGEST_DELAY = 0.5, 8.0
@@ -41,7 +44,7 @@ class RetryingRateLimiter(AIORateLimiter):
             except (TimedOut, BadRequest):  # BadRequest subclasses NetworkError, yet trying again changes nothing
                 raise
             except NetworkError as error:
-                if loop.time() + delay > deadline:
+                if endpoint not in RETRIED or loop.time() + delay > deadline:
                     raise
                 log.warning("%s failed (%s); trying again in %.1f s", endpoint, error.message, delay)
                 await asyncio.sleep(delay)

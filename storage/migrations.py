@@ -108,4 +108,15 @@ MIGRATIONS: list[str] = [
         dropped INTEGER NOT NULL
     )
     """,
+    # 6: chat updates as received, until answered: replayed after a crash, and never handled twice
+    """
+    CREATE TABLE inbox (
+        bot INTEGER NOT NULL,
+        update_id INTEGER NOT NULL,
+        received_at REAL NOT NULL,
+        payload TEXT,
+        answered_at REAL,
+        PRIMARY KEY (bot, update_id)
+    )
+    """,
 ]

@@ -33,6 +33,7 @@ class RequestWriter:
         self.waiting: deque[tuple[LoggedRequest, float]] = deque()
         self.capacity = capacity
         self.dropped = 0  # lost and not yet noted in log_gaps
+        self.added = 0
         self.handled = 0  # rows written, waiting or dropped: each request counts once
         self._handled = asyncio.Condition()
         self._lock = asyncio.Lock()
@@ -42,6 +43,7 @@ class RequestWriter:
     def add(self, request: LoggedRequest) -> None:
         """Queue `request` for writing, behind any rows still waiting."""
         self.waiting.append((request, now()))
+        self.added += 1
         self._spawn(self._flush_and_count())
 
     async def flush(self) -> bool:
@@ -70,6 +72,11 @@ class RequestWriter:
         """Until `count` requests have been written, queued or dropped: for shutdown reports and tests."""
         async with self._handled:
             await self._handled.wait_for(lambda: self.handled >= count)
+
+    async def settle(self) -> None:
+        """Until every row added so far has been written (or waits in memory): before an update counts as
+        answered, so a crash never leaves an answered request without its row."""
+        await self.wait_handled(self.added)
 
     async def drain(self) -> None:
         """Finish the writes in progress and try the waiting rows once more (clean shutdown, tests)."""

@@ -43,6 +43,16 @@ async def start_bot(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subpr
     )
 
 
+async def read_until(process: asyncio.subprocess.Process, text: str, timeout: float = 60) -> str:
+    """The process's log up to the first line holding `text` (e.g. that an adapter is ready)."""
+    lines = []
+    while not lines or text not in lines[-1]:
+        line = await asyncio.wait_for(process.stderr.readline(), timeout)
+        assert line, "the bot stopped before logging " + repr(text) + ":\n" + "".join(lines)
+        lines.append(line.decode())
+    return "".join(lines)
+
+
 async def finish(process: asyncio.subprocess.Process, timeout: float = 60) -> tuple[int, str]:
     """Wait for the process to end on its own; its status and everything it printed."""
     try:

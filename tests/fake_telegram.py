@@ -107,6 +107,11 @@ class FakeTelegram:
         self.errors: dict[str, list[dict]] = {}
         self.chat_admins: set[int] = set()
         self.delivered_at: dict[int, float] = {}
+        self.webhook: dict = {}
+        self.confirmed = 0  # update ids below this were confirmed by an offset, and are gone as on Telegram
+        self.held: dict[str, int] = {}  # method -> calls still answered; later ones wait for `release`
+        self.holding = 0
+        self._release = asyncio.Event()
         self._changes = Changes()
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -212,6 +217,15 @@ class FakeTelegram:
             error["parameters"] = {"retry_after": retry_after}
         self.errors.setdefault(method, []).append(error)
 
+    def hold_after(self, method: str, calls: int) -> None:
+        """Answer `calls` more calls to `method`; hold the ones after until `release` (a stuck API)."""
+        self.held[method] = calls
+
+    def release(self) -> None:
+        """Stop holding. Held calls whose client has gone (killed) are dropped unprocessed."""
+        self.held.clear()
+        self._release.set()
+
     def inject_reset(self, method: str) -> None:
         """The next call to `method` has its connection dropped before any answer."""
         self.errors.setdefault(method, []).append({"reset": True})
@@ -241,6 +255,16 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append((method, params))
+        if method in self.held:
+            if self.held[method] > 0:
+                self.held[method] -= 1
+            else:
+                self.holding += 1
+                self._changes.notify()
+                await self._release.wait()
+                self.holding -= 1
+                if request.transport is None or request.transport.is_closing():
+                    return web.Response(status=499)
         fault = self.errors[method].pop(0) if self.errors.get(method) else {}
         if fault.get("reset"):
             request.transport.abort()
@@ -274,6 +298,10 @@ class FakeTelegram:
     async def api_deleteWebhook(self, params: dict) -> bool:
         return True
 
+    async def api_setWebhook(self, params: dict) -> bool:
+        self.webhook = params
+        return True
+
     async def api_setMyCommands(self, params: dict):
         for command in params["commands"]:
             if not re.fullmatch(r"[a-z0-9_]{1,32}", command["command"]) or not 1 <= len(command["description"]) <= 256:
@@ -285,9 +313,11 @@ class FakeTelegram:
         offset = int(params.get("offset", 0) or 0)
         timeout = float(params.get("timeout", 0) or 0)
 
+        self.confirmed = max(self.confirmed, offset)
+
         def pending() -> list[dict]:
             # update_ids are 1, 2, 3, ... in list order, so the unconfirmed ones are a tail slice.
-            return self.updates[max(offset - 1, 0) :]
+            return self.updates[max(self.confirmed - 1, 0) :]
 
         with contextlib.suppress(TimeoutError):
             await self._changes.wait_for(lambda: bool(pending()), timeout)

@@ -7,10 +7,11 @@ adapter left exits with status 3 for systemd to restart; no output ever holds a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from pathlib import Path
 
-from tests.bot_process import bot_env, finish, start_bot
+from tests.bot_process import bot_env, finish, read_until, start_bot
 from tests.conftest import FIXTURES
 from tests.fake_discord import TOKEN as DISCORD_TOKEN
 from tests.fake_discord import FakeDiscord
@@ -122,3 +123,102 @@ async def test_an_unopenable_database_gets_one_line(tmp_path: Path) -> None:
     assert status == 2, output
     assert "database error: cannot open DATABASE_PATH" in output
     assert_clean(output)
+
+
+async def until(condition, timeout: float = 60) -> None:
+    """Wait for a condition another process brings about (its database), checking every 20 ms."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_crash_loses_no_photo_and_answers_none_twice(tmp_path: Path) -> None:
+    """kill -9 with 40 of 50 photos in flight (Telegram stuck after 10 answers); after the restart every photo
+    is answered exactly once and logged once: received updates were in the database before Telegram was told."""
+    import signal
+    import sqlite3
+
+    telegram = FakeTelegram()
+    await telegram.start()
+    env = bot_env(tmp_path, telegram)
+    chats = range(3000, 3050)
+    database = tmp_path / "bot.sqlite3"
+
+    def answered() -> int:
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            return db.execute("SELECT count(*) FROM inbox WHERE answered_at IS NOT NULL").fetchone()[0]
+
+    try:
+        telegram.hold_after("sendMessage", 10)
+        process = await start_bot(env, tmp_path)
+        for chat in chats:
+            await telegram.push(telegram.photo_message(chat, PHOTO.read_bytes()))
+        await telegram.wait_for(lambda: len(telegram.sent) == 10 and telegram.holding > 0, timeout=120)
+        await until(lambda: answered() == 10)
+        process.kill()
+        await process.wait()
+        telegram.release()
+
+        process = await start_bot(env, tmp_path)
+        await telegram.wait_for(lambda: all(telegram.replies_to(chat) for chat in chats), timeout=180)
+        process.send_signal(signal.SIGTERM)
+        status, output = await finish(process)
+    finally:
+        await telegram.stop()
+    assert status == 0, output
+    assert "answering" in output and "never answered" in output
+    assert {chat: len(telegram.replies_to(chat)) for chat in chats} == dict.fromkeys(chats, 1)
+    assert all(PHOTO.name.split("-")[0] in telegram.replies_to(chat)[0]["text"] for chat in chats)
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        rows = db.execute("SELECT chat_id, outcome FROM requests").fetchall()
+    assert sorted(rows) == sorted((str(chat), "ok") for chat in chats)
+
+
+async def test_the_webhook_answers_telegram_only_once_the_update_is_recorded(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+
+    import aiohttp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    telegram = FakeTelegram()
+    await telegram.start()
+    secret = "hook-secret-for-tests"
+    env = bot_env(
+        tmp_path,
+        telegram,
+        TELEGRAM_WEBHOOK_URL="https://bot.example",
+        TELEGRAM_WEBHOOK_PORT=str(port),
+        TELEGRAM_WEBHOOK_SECRET=secret,
+    )
+    update = {"update_id": 900, "message": telegram.photo_message(7, PHOTO.read_bytes())}
+    hello = {"update_id": 901, "message": telegram.message(7, text="hello")}
+    try:
+        process = await start_bot(env, tmp_path)
+        before = await read_until(process, "telegram adapter running (webhook)")
+        assert telegram.webhook["url"] == "https://bot.example/telegram" and telegram.webhook["secret_token"] == secret
+        async with aiohttp.ClientSession() as session:
+
+            async def deliver(body: dict) -> int:
+                headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
+                async with session.post(f"http://127.0.0.1:{port}/telegram", json=body, headers=headers) as response:
+                    return response.status
+
+            assert await deliver(update) == 200
+            with contextlib.closing(sqlite3.connect(tmp_path / "bot.sqlite3")) as db:
+                assert db.execute("SELECT update_id FROM inbox").fetchall() == [(900,)]
+            await telegram.wait_for(lambda: telegram.replies_to(7), timeout=60)
+            assert await deliver(update) == 200, "Telegram delivers again when it missed our answer"
+            assert await deliver(hello) == 200
+            await telegram.wait_for(lambda: len(telegram.replies_to(7)) == 2, timeout=60)
+        process.send_signal(signal.SIGTERM)
+        status, output = await finish(process)
+    finally:
+        await telegram.stop()
+    assert status == 0, before + output
+    first, second = telegram.replies_to(7)
+    assert PHOTO.name.split("-")[0] in first["text"] and second["text"].startswith("Send me a photo")
+    assert secret not in before + output

@@ -131,6 +131,7 @@ async def test_runner_serves_configured_adapters_and_stops_cleanly_on_sigterm(ad
             await telegram.push(telegram.photo_message(7, photo.read_bytes()))
             await telegram.wait_for(lambda: telegram.replies_to(7), timeout=60)
             assert photo.name.split("-")[0] in telegram.replies_to(7)[0]["text"]
+            assert [c["command"] for c in telegram.commands][:2] == ["start", "help"], "the command menu is set"
         if "discord" in adapters:
             await asyncio.wait_for(discord_fake.identified.wait(), 60)
             attachment = discord_fake.attachment(photo.read_bytes())

@@ -1,0 +1,97 @@
+"""Durable receipt for Telegram, in python-telegram-bot's own extension points.
+
+Polling and the webhook both hand each update to `Application.update_queue`
+with an awaited `put`: the updater asks for the next batch (which confirms
+this one to Telegram) only after it, and the webhook answers Telegram's POST
+only after it. So `DurableQueue.put` records the update in the database
+first (`storage.inbox`), and drops an update id it has already seen. The
+update processor, python-telegram-bot's hook around each handled update,
+marks it answered. At start, `replay` queues what a crash left unanswered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiosqlite
+from telegram import Bot, Update
+from telegram.ext import SimpleUpdateProcessor
+
+from storage import inbox
+
+log = logging.getLogger(__name__)
+
+
+class Inbox:
+    """The database side, for one bot (update ids are per bot)."""
+
+    def __init__(self, db: aiosqlite.Connection, max_age: float) -> None:
+        self.db, self.max_age = db, max_age
+        self.bot_id = 0  # known once the bot has initialised (getMe)
+
+    async def receive(self, update: Update) -> bool:
+        """Record `update`; False for a redelivery of one already received. A database error loses
+        durability for this update only: it is still handled."""
+        try:
+            return await inbox.receive(self.db, self.bot_id, update.update_id, json.dumps(update.to_dict()))
+        except (aiosqlite.Error, sqlite3.Error) as error:
+            log.warning("could not record update %d (%s): handling it anyway", update.update_id, error)
+            return True
+
+    async def answered(self, update: Update) -> None:
+        try:
+            await inbox.answer(self.db, self.bot_id, update.update_id)
+        except (aiosqlite.Error, sqlite3.Error) as error:
+            log.warning("could not mark update %d answered (%s)", update.update_id, error)
+
+    async def unanswered(self, bot: Bot) -> list[Update]:
+        """Updates a crash left unanswered, young enough to be worth answering; button presses are not
+        (Telegram lets them expire within seconds)."""
+        updates = [
+            Update.de_json(json.loads(payload), bot)
+            for payload in await inbox.unanswered(self.db, self.bot_id, self.max_age)
+        ]
+        return [update for update in updates if update.message]
+
+
+class DurableQueue(asyncio.Queue):
+    """The application's update queue: an update is in the database before `put` returns."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        super().__init__()
+        self.inbox = inbox
+
+    async def put(self, item: Any) -> None:
+        if isinstance(item, Update) and not await self.inbox.receive(item):
+            log.info("update %d was received before: not handled again", item.update_id)
+            return
+        await super().put(item)
+
+    async def replay(self, bot: Bot) -> int:
+        """Queue the updates a crash left unanswered (already recorded); how many."""
+        updates = await self.inbox.unanswered(bot)
+        for update in updates:
+            await super().put(update)
+        if updates:
+            log.warning("answering %d update(s) received before the last stop but never answered", len(updates))
+        return len(updates)
+
+
+class AnsweringProcessor(SimpleUpdateProcessor):
+    """python-telegram-bot's bounded update processor, marking each update answered once handled
+    and its request row written (`logged`), so a crash in between answers again rather than loses the row."""
+
+    def __init__(self, inbox: Inbox, max_concurrent_updates: int, logged: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(max_concurrent_updates)
+        self.inbox, self.logged = inbox, logged
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
+        if isinstance(update, Update):
+            await self.logged()
+            await self.inbox.answered(update)
