@@ -9,6 +9,7 @@ never done at start. The bot needs no privileged intents.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import discord
@@ -76,17 +77,39 @@ class HashtagCommands:
         """Classes taught in a server apply in that server; DMs see the bot admins' global ones."""
         return f"discord:{interaction.guild_id}" if interaction.guild_id else GLOBAL
 
+    @staticmethod
+    async def _defer(interaction: discord.Interaction, ephemeral: bool) -> None:
+        await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        interaction.extras["public_defer"] = not ephemeral
+
+    @staticmethod
+    async def _follow_up(interaction: discord.Interaction, text: str, ephemeral: bool) -> discord.WebhookMessage:
+        """Send a followup that is as private as asked.
+
+        Discord shows the first followup after a defer with the defer's visibility, whatever its
+        flags: a refusal after a public defer would be shown to the whole channel. So the public
+        "thinking…" message is deleted first, and the private followup becomes a message of its own.
+        """
+        if ephemeral and interaction.extras.get("public_defer"):
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+            interaction.extras["public_defer"] = False
+        message = await interaction.followup.send(text, ephemeral=ephemeral)
+        interaction.extras["public_defer"] = False  # the "thinking…" message is now this one
+        return message
+
     async def _refuse(self, interaction: discord.Interaction, text: str) -> None:
         if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
+            await self._follow_up(interaction, text, ephemeral=True)
         else:
             await interaction.response.send_message(text, ephemeral=True)
 
     def _check(self, attachment: discord.Attachment) -> str | None:
+        name = discord.utils.escape_markdown(attachment.filename)
         if not is_image(attachment):
-            return f"“{attachment.filename}” is not an image. Please attach a photo (JPEG, PNG or WebP)."
+            return f"“{name}” is not an image. Please attach a photo (JPEG, PNG or WebP)."
         if attachment.size > self.config.max_file_bytes:
-            return f"“{attachment.filename}”: " + too_big_text(attachment.size, self.config.max_file_bytes)
+            return f"“{name}”: " + too_big_text(attachment.size, self.config.max_file_bytes)
         return None
 
     async def _answer(self, interaction: discord.Interaction, attachment: discord.Attachment, count: int | None):
@@ -107,14 +130,14 @@ class HashtagCommands:
         if problem:
             await self._refuse(interaction, problem)
             return
-        await interaction.response.defer(ephemeral=private, thinking=True)
+        await self._defer(interaction, ephemeral=private)
         try:
             answer = await self._answer(interaction, image, count)
         except ImageRejected as error:
-            await interaction.followup.send(error.message, ephemeral=True)
+            await self._follow_up(interaction, error.message, ephemeral=True)
             return
         text = answer_markdown(answer)
-        await self.pipeline.deliver([answer], lambda: interaction.followup.send(text, ephemeral=private))
+        await self.pipeline.deliver([answer], lambda: self._follow_up(interaction, text, ephemeral=private))
 
     async def message_hashtags(self, interaction: discord.Interaction, message: discord.Message) -> None:
         self._track()
@@ -122,7 +145,7 @@ class HashtagCommands:
         if not images:
             await self._refuse(interaction, "That message has no image attachments.")
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._defer(interaction, ephemeral=True)
         parts, answers = [], []
         for attachment in images:
             problem = self._check(attachment)
@@ -132,18 +155,18 @@ class HashtagCommands:
             try:
                 answer = await self._answer(interaction, attachment, None)
             except ImageRejected as error:
-                parts.append(f"“{attachment.filename}”: {error.message}")
+                parts.append(f"“{discord.utils.escape_markdown(attachment.filename)}”: {error.message}")
                 continue
             parts.append(
                 answer_markdown(answer)
                 if len(images) == 1
-                else f"**{attachment.filename}**\n" + answer_markdown(answer)
+                else f"**{discord.utils.escape_markdown(attachment.filename)}**\n" + answer_markdown(answer)
             )
             answers.append(answer)
         text = "\n\n".join(parts)
         if len(text) > MESSAGE_LIMIT:
             text = text[: MESSAGE_LIMIT - 1] + "…"
-        await self.pipeline.deliver(answers, lambda: interaction.followup.send(text, ephemeral=True))
+        await self.pipeline.deliver(answers, lambda: self._follow_up(interaction, text, ephemeral=True))
 
     async def settings(self, interaction: discord.Interaction, count: int | None, counts: bool | None) -> None:
         if interaction.guild_id and not interaction.permissions.manage_guild:
@@ -174,7 +197,7 @@ class HashtagCommands:
         except TeachingError as error:
             await self._refuse(interaction, str(error))
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._defer(interaction, ephemeral=True)
         lines = []
         for photo in photos:
             problem = self._check(photo)
@@ -184,7 +207,7 @@ class HashtagCommands:
             try:
                 await teaching.add(scope, command.name, await photo.read(), user, refit=False)
             except ImageRejected as error:
-                lines.append(f"Not added: “{photo.filename}”: {error.message}")
+                lines.append(f"Not added: “{discord.utils.escape_markdown(photo.filename)}”: {error.message}")
             except TeachingError as error:
                 lines.append(str(error))
                 break
@@ -193,7 +216,7 @@ class HashtagCommands:
         lines.insert(0, f"“{command.name}” has {photo_count(count)}.")
         if count >= MIN_EXAMPLES:
             lines.append("I recognise it in this server from now on. Run /learn again to add more photos.")
-        await interaction.followup.send("\n".join(lines + warnings + advice)[:MESSAGE_LIMIT], ephemeral=True)
+        await self._follow_up(interaction, "\n".join(lines + warnings + advice)[:MESSAGE_LIMIT], ephemeral=True)
 
     async def forget(self, interaction: discord.Interaction, label: str) -> None:
         if not interaction.guild_id or not interaction.permissions.manage_guild:
@@ -294,7 +317,8 @@ class HashtagClient(discord.Client):
     """The Discord client with its command tree (`tree`) and the commands' shared state (`commands`)."""
 
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
-        super().__init__(intents=discord.Intents.none())
+        # No message of the bot's ever pings: file names and labels are user text.
+        super().__init__(intents=discord.Intents.none(), allowed_mentions=discord.AllowedMentions.none())
         self.tree = app_commands.CommandTree(self)
         self.commands = HashtagCommands(config, pipeline)
         build_tree(self.tree, self.commands)

@@ -54,6 +54,9 @@ def _message(message_id: str, content: str, author: dict, attachments: list[dict
     }
 
 
+EPHEMERAL_FLAG = 64
+
+
 class FakeDiscord:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
@@ -70,6 +73,7 @@ class FakeDiscord:
         self.runner: web.AppRunner | None = None
         self.port = 0
         self.callback_delay = 0.0
+        self.deleted_originals: set[str] = set()  # interaction tokens whose deferred response was deleted
         self.followup_failures: list[int] = []  # statuses the next followups get instead of being posted
 
     @property
@@ -85,6 +89,7 @@ class FakeDiscord:
         app.router.add_get("/gateway/", self._websocket)
         app.router.add_post("/api/v10/interactions/{id}/{token}/callback", self._callback)
         app.router.add_post("/api/v10/webhooks/{app}/{token}", self._followup)
+        app.router.add_delete("/api/v10/webhooks/{app}/{token}/messages/@original", self._delete_original)
         app.router.add_put("/api/v10/applications/{app}/commands", self._sync)
         app.router.add_put("/api/v10/applications/{app}/guilds/{guild}/commands", self._sync)
         app.router.add_get("/attachments/{id}/{name}", self._attachment)
@@ -341,9 +346,23 @@ class FakeDiscord:
             self.rejected.append("followup content length")
             self._notify()
             return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
-        self.followups.append({"token": token, **body})
+        flags = body.get("flags", 0)
+        interaction_id = next(i for i, data in self._interactions.items() if data["token"] == token)
+        deferred = next((c for c in self.callbacks if c["interaction"] == interaction_id and c["type"] == 5), None)
+        if deferred and token not in self.deleted_originals and not any(f["token"] == token for f in self.followups):
+            # Discord: the first followup after a defer replaces the "thinking…" message and keeps its visibility.
+            flags = (flags & ~EPHEMERAL_FLAG) | (deferred["data"].get("flags", 0) & EPHEMERAL_FLAG)
+        self.followups.append({"token": token, **body, "sent_flags": body.get("flags", 0), "flags": flags})
         self._notify()
-        return _json({**_message(str(next(self._ids)), body["content"], BOT_USER, []), "flags": body.get("flags", 0)})
+        return _json({**_message(str(next(self._ids)), body["content"], BOT_USER, []), "flags": flags})
+
+    async def _delete_original(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        if not any(i["token"] == token for i in self._interactions.values()) or token in self.deleted_originals:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        self.deleted_originals.add(token)
+        self._notify()
+        return web.Response(status=204)
 
     async def _sync(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -143,6 +143,8 @@ async def test_a_photo_with_a_generic_type_is_judged_by_its_bytes(client, fake, 
     ids=["not-an-image", "oversized", "corrupt"],
 )
 async def test_bad_attachments_get_an_ephemeral_explanation(client, fake, attachment, expected) -> None:
+    """Private even after a public defer (the corrupt photo is found only after deferring), where Discord
+    would show a first followup to the whole channel whatever its flags."""
     photo = fake.attachment(**attachment)
     interaction = await fake.slash(704, "hashtags", [image_option(photo)], [photo])
     callbacks, followups = await answered(fake, interaction)
@@ -287,3 +289,22 @@ async def test_a_failed_followup_is_retried_and_logged_once(client, fake, flower
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)
     async with pipeline.db.execute("SELECT outcome FROM requests") as cursor:
         assert [tuple(row) for row in await cursor.fetchall()] == [("ok",)]
+
+
+async def test_an_error_after_a_public_defer_stays_private(client, fake, flower_photos, pipeline) -> None:
+    await pipeline.classifier.aclose()  # its inference threads are gone: the photo cannot be classified
+    photo = fake.attachment(next(iter(flower_photos.values())))
+    interaction = await fake.slash(711, "hashtags", [image_option(photo)], [photo])
+    callbacks, followups = await answered(fake, interaction)
+    assert callbacks[0]["type"] == DEFERRED and not callbacks[0]["data"].get("flags", 0) & EPHEMERAL
+    assert followups[0]["content"].startswith("Sorry") and followups[0]["flags"] & EPHEMERAL
+
+
+async def test_nothing_the_bot_sends_pings_and_file_names_stay_plain(client, fake) -> None:
+    name = "x```@everyone.jpg"
+    photo = fake.attachment(TRUNCATED_JPEG, name=name)
+    message = fake.attachment(b"%PDF-1.4", name="**menu**.pdf", content_type="application/pdf")
+    interaction = await fake.context_menu(712, [photo, message])
+    _, followups = await answered(fake, interaction)
+    assert followups[0]["allowed_mentions"] == {"parse": []}
+    assert "x\\`\\`\\`@everyone.jpg" in followups[0]["content"]
