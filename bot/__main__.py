@@ -206,7 +206,11 @@ async def serve(config: Config) -> int:
     if config.telegram_token:
         adapters.append(TelegramAdapter(config, pipeline))
     if config.discord_token:
-        adapters.append(DiscordAdapter(config, pipeline))
+        adapters.append(
+            DiscordAdapter(
+                config, pipeline, lambda receiving, why: adapter_state.set_state(pipeline.db, "discord", receiving, why)
+            )
+        )
     if config.web_enabled or not adapters:
         adapters.append(WebAdapter(config, pipeline))
     up: dict[str, Adapter] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import discord
 from discord import app_commands
@@ -27,7 +28,7 @@ from bot.render import (
     tier_summary,
     too_big_text,
 )
-from bot.teaching import GLOBAL, TeachingError, parse_learn
+from bot.teaching import GLOBAL, TeachingError, learn_command
 from inference.decode import ImageRejected, might_be_image
 from inference.few_shot import MIN_EXAMPLES
 from storage.settings import MAX_TAG_COUNT, ChatSettings
@@ -37,6 +38,7 @@ PLATFORM = "discord"
 MESSAGE_LIMIT = 2000
 MAX_IMAGES_PER_MESSAGE = 4
 LEARN_ATTACHMENTS = 10
+DISCORD_LEARN_EXAMPLE = "/learn label: blue ceramic mug tags: mug ceramics"
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -192,7 +194,7 @@ class HashtagCommands:
             return
         teaching, scope, user = self.pipeline.teaching, self._taught_scope(interaction), str(interaction.user.id)
         try:
-            command = parse_learn(f"{label} {tags or ''}")
+            command = learn_command(label, (tags or "").replace(",", " ").split(), DISCORD_LEARN_EXAMPLE)
             warnings = await teaching.start(scope, command, user)
         except TeachingError as error:
             await self._refuse(interaction, str(error))
@@ -276,7 +278,7 @@ def build_tree(tree: app_commands.CommandTree, handlers: HashtagCommands) -> Non
     @tree.command(name="learn", description="Teach me a label for this server from a few photos (5–30 in all)")
     @app_commands.describe(
         label="The label, e.g. blue ceramic mug",
-        tags="Its own hashtags, e.g. #mug #ceramics",
+        tags="Its own hashtags, e.g. mug ceramics (with or without #)",
         **{f"photo{i}": "A photo of it" for i in range(1, LEARN_ATTACHMENTS + 1)},
     )
     @app_commands.guild_only()
@@ -335,21 +337,67 @@ def build_client(config: Config, pipeline: Pipeline) -> HashtagClient:
     return (ShardedHashtagClient if config.discord_sharded else HashtagClient)(config, pipeline)
 
 
+# Back-off between attempts to reach Discord again, in seconds: it doubles from the first to the last.
+RECONNECT_FIRST, RECONNECT_LAST = 5.0, 300.0
+
+
 class DiscordAdapter:
-    """Discord as the runner sees it: start receiving commands, stop after the ones in flight."""
+    """Discord as the runner sees it: start receiving commands, stop after the ones in flight.
+
+    discord.py reconnects a gateway that drops, but not a client whose first connection fails:
+    the sharded client gives up on an unreachable REST API, and the plain one crashes when the
+    gateway is down at start (Rapptz/discord.py#10520). `running` retries both on a slow
+    back-off; only a rejected token ends it, which retrying cannot mend.
+    """
 
     name = PLATFORM
     chat = True
 
-    def __init__(self, config: Config, pipeline: Pipeline) -> None:
-        self.client = build_client(config, pipeline)
-        self._token = config.discord_token
+    def __init__(
+        self,
+        config: Config,
+        pipeline: Pipeline,
+        report: Callable[[bool, str], Awaitable[None]] | None = None,
+        first_delay: float = RECONNECT_FIRST,
+    ) -> None:
+        self.config, self.pipeline = config, pipeline
         self.running: asyncio.Task | None = None
+        self._report, self._first_delay = report, first_delay
+        self.client = self._new_client()
+
+    def _new_client(self) -> HashtagClient:
+        """A client for one attempt: a closed discord.py client keeps its closed HTTP session."""
+        client = build_client(self.config, self.pipeline)
+        if self._report:
+            report = self._report
+
+            async def on_ready() -> None:
+                await report(True, "receiving")
+
+            client.event(on_ready)
+        return client
 
     async def start(self) -> None:
-        """Connect in the background; `running` ends if the client stops on its own."""
-        self.running = asyncio.create_task(self.client.start(self._token), name="discord")
+        """Connect in the background; `running` ends only if Discord rejects the token."""
+        self.running = asyncio.create_task(self._run(), name="discord")
         log.info("discord adapter starting")
+
+    async def _run(self) -> None:
+        delay = self._first_delay
+        while True:
+            try:
+                await self.client.start(self.config.discord_token)
+                return
+            except Exception as error:
+                if not self.retryable(error):
+                    raise
+                log.warning("discord is not receiving: %s; trying again in %.0f s", self.describe(error), delay)
+                if self._report:
+                    await self._report(False, f"{self.describe(error)}; trying again")
+            await self.client.close()
+            await asyncio.sleep(delay)
+            self.client = self._new_client()
+            delay = min(2 * delay, RECONNECT_LAST)
 
     async def stop(self) -> None:
         await self.client.commands.finish()
@@ -357,6 +405,12 @@ class DiscordAdapter:
         if self.running:
             self.running.cancel()
             await asyncio.gather(self.running, return_exceptions=True)
+
+    @staticmethod
+    def retryable(error: BaseException) -> bool:
+        """Everything but Discord refusing the bot (a bad token, intents it may not have)."""
+        rejected = isinstance(error, discord.ConnectionClosed) and error.code in (4004, 4010, 4011, 4012, 4013, 4014)
+        return not (rejected or isinstance(error, discord.LoginFailure | discord.PrivilegedIntentsRequired))
 
     @staticmethod
     def describe(error: BaseException) -> str:
@@ -367,4 +421,4 @@ class DiscordAdapter:
             return "DISCORD_BOT_TOKEN was rejected by Discord (4004)"
         if isinstance(error, discord.ConnectionClosed):
             return f"Discord's gateway closed the connection for good ({error.code})"
-        return f"Discord stopped receiving ({type(error).__name__})"
+        return f"Discord did not answer ({type(error).__name__})"

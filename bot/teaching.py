@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import aiosqlite
@@ -44,19 +45,33 @@ class LearnCommand:
 
 
 def parse_learn(text: str) -> LearnCommand:
-    """`blue ceramic mug #mug #ceramics` → label "blue ceramic mug" with its tags."""
+    """Telegram's `/learn blue ceramic mug #mug #ceramics` → label "blue ceramic mug" with its tags."""
     words = text.split()
-    name = " ".join(w for w in words if not w.startswith("#")).strip().lower()
-    tags = tuple(dict.fromkeys(normalise(w) for w in words if w.startswith("#")))
+    return learn_command(
+        " ".join(w for w in words if not w.startswith("#")),
+        [w for w in words if w.startswith("#")],
+        "/learn blue ceramic mug #mug #ceramics",
+    )
+
+
+def learn_command(label: str, tags: Iterable[str], example: str) -> LearnCommand:
+    """A label and its tags, each checked on its own; errors show `example`, in the platform's own syntax.
+
+    Discord has separate options for the two; Telegram's one line is split by `parse_learn`.
+    """
+    name = " ".join(label.split()).lower()
+    tags = tuple(dict.fromkeys(normalise(t) for t in tags))
     if not name:
-        raise TeachingError("Name the label: /learn blue ceramic mug #mug #ceramics")
+        raise TeachingError(f"Name the label: {example}")
+    if "#" in name:
+        raise TeachingError(f"A label is words, not hashtags: {example}")
     if len(name) > MAX_LABEL_LENGTH or not _LABEL.match(name):
         raise TeachingError(
             f"A label is up to {MAX_LABEL_LENGTH} letters, digits, spaces, ' & or -, like “blue ceramic mug”."
         )
     bad = [t for t in tags if not is_valid(t)]
     if bad:
-        raise TeachingError(f"Not a valid hashtag: #{bad[0]}. Hashtags are letters, digits and _, no spaces.")
+        raise TeachingError(f"Not a valid hashtag: #{bad[0][:40]}. Hashtags are letters, digits and _, no spaces.")
     if len(tags) > MAX_TAUGHT_TAGS:
         raise TeachingError(f"Up to {MAX_TAUGHT_TAGS} hashtags per label, please.")
     return LearnCommand(name, tags)

@@ -74,6 +74,7 @@ class FakeDiscord:
         self.port = 0
         self.callback_delay = 0.0
         self.deleted_originals: set[str] = set()  # interaction tokens whose deferred response was deleted
+        self.gateway_down = 0  # the next connections to the gateway are refused (502), as in an outage
         self.followup_failures: list[int] = []  # statuses the next followups get instead of being posted
 
     @property
@@ -267,7 +268,10 @@ class FakeDiscord:
             }
         )
 
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if self.gateway_down:
+            self.gateway_down -= 1
+            return web.Response(status=502)
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         await socket.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))

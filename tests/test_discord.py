@@ -250,7 +250,7 @@ async def test_learn_forget_and_labels_in_a_server(client, fake, flower_photos) 
     assert "Manage Server" in callbacks[0]["data"]["content"] and callbacks[0]["data"]["flags"] & EPHEMERAL
 
     taught = await fake.slash(
-        721, "learn", learn_options("Checked Tablecloth", photos, "#picnic #gingham"), photos, manage_server
+        721, "learn", learn_options("Checked Tablecloth", photos, "picnic, #gingham"), photos, manage_server
     )
     callbacks, followups = await answered(fake, taught)
     assert callbacks[0]["type"] == DEFERRED and callbacks[0]["data"]["flags"] & EPHEMERAL
@@ -308,3 +308,49 @@ async def test_nothing_the_bot_sends_pings_and_file_names_stay_plain(client, fak
     _, followups = await answered(fake, interaction)
     assert followups[0]["allowed_mentions"] == {"parse": []}
     assert "x\\`\\`\\`@everyone.jpg" in followups[0]["content"]
+
+
+@pytest.mark.parametrize(
+    ("label", "tags", "expected"),
+    [
+        ("mug #cup", None, "A label is words, not hashtags: /learn label: blue ceramic mug tags: mug ceramics"),
+        ("#mug", None, "A label is words, not hashtags: /learn label:"),
+        ("mug", "cup hand-made", "Not a valid hashtag: #hand-made"),
+    ],
+    ids=["tag-in-label", "label-only-a-tag", "bad-tag"],
+)
+async def test_learn_checks_label_and_tags_each_in_discord_terms(client, fake, label, tags, expected) -> None:
+    photo = fake.attachment(tablecloth(0))
+    interaction = await fake.slash(724, "learn", learn_options(label, [photo], tags), [photo], str(0x20))
+    callbacks, _ = await answered(fake, interaction)
+    assert callbacks[0]["data"]["content"].startswith(expected) and callbacks[0]["data"]["flags"] & EPHEMERAL
+
+
+async def test_the_plain_client_survives_a_gateway_down_at_start(fake, config, pipeline, flower_photos) -> None:
+    """discord.py's plain client crashes when its first gateway connection fails (Rapptz/discord.py#10520,
+    AttributeError on `self.ws.sequence`); the adapter tries again with a new client, and commands work."""
+    from bot.discord_bot import DiscordAdapter
+
+    config = dataclasses.replace(config, discord_token=TOKEN, discord_api_base_url=fake.api_url)
+    states: list[tuple[bool, str]] = []
+    receiving = asyncio.Event()
+
+    async def report(now_receiving: bool, detail: str) -> None:
+        states.append((now_receiving, detail))
+        if now_receiving:
+            receiving.set()
+
+    fake.gateway_down = 1
+    adapter = DiscordAdapter(config, pipeline, report, first_delay=0.1)
+    await adapter.start()
+    try:
+        await asyncio.wait_for(fake.identified.wait(), 60)
+        photo = fake.attachment(next(iter(flower_photos.values())))
+        interaction = await fake.slash(725, "hashtags", [image_option(photo)], [photo])
+        _, followups = await answered(fake, interaction)
+        assert "#" in followups[0]["content"]
+        await asyncio.wait_for(receiving.wait(), 30)
+        assert not adapter.running.done()
+    finally:
+        await adapter.stop()
+    assert states == [(False, "Discord did not answer (AttributeError); trying again"), (True, "receiving")]

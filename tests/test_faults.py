@@ -222,3 +222,35 @@ async def test_the_webhook_answers_telegram_only_once_the_update_is_recorded(tmp
     first, second = telegram.replies_to(7)
     assert PHOTO.name.split("-")[0] in first["text"] and second["text"].startswith("Send me a photo")
     assert secret not in before + output
+
+
+async def test_a_discord_gateway_down_at_start_is_retried_while_telegram_serves(tmp_path: Path) -> None:
+    """Discord recovers by itself and Telegram answers meanwhile. (The sharded client, the one a separate
+    process can point at the fake gateway; test_discord.py has the plain client's case.)"""
+    import signal
+
+    telegram, discord_fake = FakeTelegram(), FakeDiscord()
+    await telegram.start()
+    await discord_fake.start()
+    discord_fake.gateway_down = 1
+    env = bot_env(tmp_path, telegram, discord_fake)
+    try:
+        process = await start_bot(env, tmp_path)
+        await telegram.push(telegram.photo_message(7, PHOTO.read_bytes()))
+        await telegram.wait_for(lambda: telegram.replies_to(7), timeout=60)
+        await asyncio.wait_for(discord_fake.identified.wait(), 90)
+        attachment = discord_fake.attachment(PHOTO.read_bytes())
+        interaction = await discord_fake.slash(
+            8, "hashtags", [{"name": "image", "type": 11, "value": attachment["id"]}], [attachment]
+        )
+        await discord_fake.wait_for(lambda: discord_fake.responses_to(interaction)[1], timeout=60)
+        status, report = await check(env, tmp_path)
+        assert status == 0 and "discord: receiving" in report, report
+        process.send_signal(signal.SIGTERM)
+        status, output = await finish(process)
+    finally:
+        await telegram.stop()
+        await discord_fake.stop()
+    assert status == 0, output
+    assert PHOTO.name.split("-")[0] in discord_fake.responses_to(interaction)[1][0]["content"]
+    assert TELEGRAM_TOKEN not in output and DISCORD_TOKEN not in output
