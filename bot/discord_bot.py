@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -38,13 +39,40 @@ PLATFORM = "discord"
 MESSAGE_LIMIT = 2000
 MAX_IMAGES_PER_MESSAGE = 4
 LEARN_ATTACHMENTS = 10
+# Waits before fetching an attachment again after a 5xx or a reset, in seconds.
+CDN_RETRY_DELAYS = (0.5, 2.0)
 DISCORD_LEARN_EXAMPLE = "/learn label: blue ceramic mug tags: mug ceramics"
 
 
 def answer_markdown(answer: Answer) -> str:
     """Subject, the tags in a code block for exact copying, and a short note."""
     note = "\n".join(count_lines(answer.tags)) if answer.show_counts else tier_summary(answer.tags.tags)
-    return f"📷 **{discord.utils.escape_markdown(subject_line(answer.scene))}**\n```\n{answer.tags.line}\n```{note}"
+    return f"📷 **{discord.utils.escape_markdown(subject_line(answer.scene))}**\n```\n{answer.tags.line}\n```\n{note}"
+
+
+def fit(parts: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Parts packed into as few messages as Discord takes, never one cut inside a code block.
+
+    A part longer than a message keeps its first lines (the subject and the tags come first),
+    with its code block closed.
+    """
+    messages: list[str] = []
+    for part in parts:
+        if len(part) > limit:
+            part = part[: part.rfind("\n", 0, limit - 6)]
+            part += "\n```" if part.count("```") % 2 else ""
+        if messages and len(messages[-1]) + 2 + len(part) <= limit:
+            messages[-1] += "\n\n" + part
+        else:
+            messages.append(part)
+    return messages
+
+
+def out_of_range(option: str, value: int | None) -> str | None:
+    """Discord checks an option's range in its client, not what reaches the bot: say so rather than clamp."""
+    if value is None or 1 <= value <= MAX_TAG_COUNT:
+        return None
+    return f"`{option}` must be from 1 to {MAX_TAG_COUNT} (got {value})."
 
 
 def is_image(attachment: discord.Attachment) -> bool:
@@ -114,9 +142,32 @@ class HashtagCommands:
             return f"“{name}”: " + too_big_text(attachment.size, self.config.max_file_bytes)
         return None
 
+    @staticmethod
+    def _download(attachment: discord.Attachment) -> Callable[[], Awaitable[bytes]]:
+        """The attachment's bytes from Discord's CDN, retried while the failure may pass (5xx, a reset)."""
+
+        async def download() -> bytes:
+            delays = iter(CDN_RETRY_DELAYS)
+            while True:
+                try:
+                    return await attachment.read()
+                except (discord.HTTPException, aiohttp.ClientError) as error:
+                    status = getattr(error, "status", None)
+                    delay = next(delays, None)
+                    if delay is None or status in (403, 404):
+                        why = f"Discord answered {status}" if status else "the connection failed"
+                        raise ImageRejected(
+                            "download_failed",
+                            f"I could not fetch “{discord.utils.escape_markdown(attachment.filename)}” from Discord "
+                            f"({why}). Please attach it again.",
+                        ) from None
+                    await asyncio.sleep(delay)
+
+        return download
+
     async def _answer(self, interaction: discord.Interaction, attachment: discord.Attachment, count: int | None):
         return await self.pipeline.answer(
-            attachment.read,
+            self._download(attachment),
             PLATFORM,
             self._scope(interaction),
             str(interaction.user.id),
@@ -128,7 +179,7 @@ class HashtagCommands:
         self, interaction: discord.Interaction, image: discord.Attachment, count: int | None, private: bool
     ) -> None:
         self._track()
-        problem = self._check(image)
+        problem = self._check(image) or out_of_range("count", count)
         if problem:
             await self._refuse(interaction, problem)
             return
@@ -138,15 +189,16 @@ class HashtagCommands:
         except ImageRejected as error:
             await self._follow_up(interaction, error.message, ephemeral=True)
             return
-        text = answer_markdown(answer)
+        (text,) = fit([answer_markdown(answer)])
         await self.pipeline.deliver([answer], lambda: self._follow_up(interaction, text, ephemeral=private))
 
     async def message_hashtags(self, interaction: discord.Interaction, message: discord.Message) -> None:
         self._track()
-        images = [a for a in message.attachments if is_image(a)][:MAX_IMAGES_PER_MESSAGE]
+        images = [a for a in message.attachments if is_image(a)]
         if not images:
             await self._refuse(interaction, "That message has no image attachments.")
             return
+        skipped, images = len(images) - MAX_IMAGES_PER_MESSAGE, images[:MAX_IMAGES_PER_MESSAGE]
         await self._defer(interaction, ephemeral=True)
         parts, answers = [], []
         for attachment in images:
@@ -165,14 +217,22 @@ class HashtagCommands:
                 else f"**{discord.utils.escape_markdown(attachment.filename)}**\n" + answer_markdown(answer)
             )
             answers.append(answer)
-        text = "\n\n".join(parts)
-        if len(text) > MESSAGE_LIMIT:
-            text = text[: MESSAGE_LIMIT - 1] + "…"
-        await self.pipeline.deliver(answers, lambda: self._follow_up(interaction, text, ephemeral=True))
+        if skipped > 0:
+            parts.append(f"I answer the first {MAX_IMAGES_PER_MESSAGE} images of a message; {skipped} more skipped.")
+
+        async def send() -> None:
+            for text in fit(parts):
+                await self._follow_up(interaction, text, ephemeral=True)
+
+        await self.pipeline.deliver(answers, send)
 
     async def settings(self, interaction: discord.Interaction, count: int | None, counts: bool | None) -> None:
         if interaction.guild_id and not interaction.permissions.manage_guild:
             await self._refuse(interaction, "You need the Manage Server permission to change these settings.")
+            return
+        problem = out_of_range("count", count)
+        if problem:
+            await self._refuse(interaction, problem)
             return
         scope = self._scope(interaction)
         current = await self.pipeline.chat_settings(PLATFORM, scope)
@@ -207,7 +267,7 @@ class HashtagCommands:
                 lines.append(f"Not added: {problem}")
                 continue
             try:
-                await teaching.add(scope, command.name, await photo.read(), user, refit=False)
+                await teaching.add(scope, command.name, await self._download(photo)(), user, refit=False)
             except ImageRejected as error:
                 lines.append(f"Not added: “{discord.utils.escape_markdown(photo.filename)}”: {error.message}")
             except TeachingError as error:

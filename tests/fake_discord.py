@@ -74,6 +74,7 @@ class FakeDiscord:
         self.port = 0
         self.callback_delay = 0.0
         self.deleted_originals: set[str] = set()  # interaction tokens whose deferred response was deleted
+        self.cdn_failures: list[int | str] = []  # statuses (or "reset") the next attachment downloads get
         self.gateway_down = 0  # the next connections to the gateway are refused (502), as in an outage
         self.followup_failures: list[int] = []  # statuses the next followups get instead of being posted
 
@@ -387,5 +388,10 @@ class FakeDiscord:
         )
 
     async def _attachment(self, request: web.Request) -> web.Response:
+        if self.cdn_failures:
+            failure = self.cdn_failures.pop(0)
+            if failure == "reset":
+                request.transport.abort()
+            return web.Response(status=500 if failure == "reset" else failure)
         data = self.files.get(request.match_info["id"])
         return web.Response(body=data) if data is not None else web.Response(status=404)

@@ -354,3 +354,62 @@ async def test_the_plain_client_survives_a_gateway_down_at_start(fake, config, p
     finally:
         await adapter.stop()
     assert states == [(False, "Discord did not answer (AttributeError); trying again"), (True, "receiving")]
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [([500, "reset"], None), ([404], "(Discord answered 404)"), ([500, 502, 503], "(Discord answered 503)")],
+    ids=["passing", "gone", "down"],
+)
+async def test_attachment_downloads_are_retried_then_explained(
+    client, fake, flower_photos, pipeline, failures, expected
+):
+    """The CDN failing now and then is retried; failing for good is told to the user, privately, and logged once."""
+    name, data = next(iter(flower_photos.items()))
+    fake.cdn_failures = list(failures)
+    photo = fake.attachment(data)
+    interaction = await fake.slash(726, "hashtags", [image_option(photo)], [photo])
+    _, followups = await answered(fake, interaction)
+    await asyncio.wait_for(pipeline.wait_recorded(1), 10)
+    async with pipeline.db.execute("SELECT outcome FROM requests") as cursor:
+        outcomes = [row[0] for row in await cursor.fetchall()]
+    if expected is None:
+        assert name in followups[0]["content"] and outcomes == ["ok"]
+    else:
+        assert expected in followups[0]["content"] and followups[0]["flags"] & EPHEMERAL
+        assert outcomes == ["download_failed"]
+
+
+@pytest.mark.parametrize("count", [0, 31, -5])
+async def test_a_count_out_of_range_is_refused_with_the_range(client, fake, flower_photos, count) -> None:
+    photo = fake.attachment(next(iter(flower_photos.values())))
+    options = [image_option(photo), {"name": "count", "type": 4, "value": count}]
+    interaction = await fake.slash(727, "hashtags", options, [photo])
+    callbacks, _ = await answered(fake, interaction)
+    assert callbacks[0]["data"]["content"] == f"`count` must be from 1 to 30 (got {count})."
+
+
+async def test_skipped_images_are_named_and_every_answer_fits(client, fake, flower_photos) -> None:
+    attachments = [fake.attachment(data, name=f"{name}.jpg") for name, data in flower_photos.items()]
+    interaction = await fake.context_menu(729, attachments)
+    await fake.wait_for(lambda: any("skipped" in f["content"] for f in fake.responses_to(interaction)[1]))
+    texts = [f["content"] for f in fake.responses_to(interaction)[1]]
+    assert all(len(t) <= 2000 and t.count("```") % 2 == 0 for t in texts)
+    joined = "\n".join(texts)
+    assert all(f"**{name}.jpg**" in joined for name in list(flower_photos)[:4])
+    assert f"{len(flower_photos) - 4} more skipped" in joined
+    assert not fake.rejected
+
+
+def test_long_answers_are_split_between_parts_and_cut_with_their_block_closed() -> None:
+    """Four answers of 30 tags with counts pass Discord's 2000 characters: one message each, none cut open."""
+    from bot.discord_bot import fit
+
+    tags = " ".join(f"#verylonghashtag{i:02d}" for i in range(30))
+    counts = "\n".join(f"#verylonghashtag{i:02d} — 1.2M posts, popular" for i in range(30))
+    part = f"**photo.jpg**\n📷 **a cat**\n```\n{tags}\n```\n{counts}"
+    assert len(part) < 2000 < 2 * len(part)
+    messages = fit([part] * 4 + ["I answer the first 4 images of a message; 2 more skipped."])
+    assert messages[:3] == [part] * 3 and messages[3].startswith(part) and messages[3].endswith("skipped.")
+    (cut,) = fit(["📷 **a cat**\n```\n" + "\n".join([tags] * 20) + "\n```\nnote"])
+    assert len(cut) <= 2000 and cut.endswith("\n```") and cut.count("```") == 2
