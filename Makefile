@@ -36,3 +36,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench.e2e
 	$(BIN)/python -m bench.few_shot
 	$(BIN)/python -m bench.real_photos
+	$(BIN)/python -m bench.decode_memory

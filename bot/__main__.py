@@ -43,7 +43,13 @@ async def open_pipeline(config: Config) -> Pipeline:
     classifier = Classifier(config.model_dir, confidence=config.confidence)
     db = await open_database(config.database_path)
     pipeline = Pipeline(
-        classifier, db, Catalogue(), config.default_tag_count, config.max_image_pixels, config.log_backlog
+        classifier,
+        db,
+        Catalogue(),
+        config.default_tag_count,
+        config.max_image_pixels,
+        config.log_backlog,
+        config.decode_megapixels * 1_000_000,
     )
     await pipeline.teaching.load()
     return pipeline

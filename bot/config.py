@@ -58,6 +58,7 @@ class Config:
     model_dir: Path = _env("MODEL_DIR", DEFAULT_MODEL_DIR)
     confidence: float = _env("CONFIDENCE_THRESHOLD", 0.5)
     max_image_pixels: int = _env("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS)
+    decode_megapixels: int = _env("DECODE_MEGAPIXELS", 50)
     max_file_bytes: int = _env("MAX_FILE_BYTES", BOT_API_FILE_LIMIT)
     flood_photos: int = _env("FLOOD_PHOTOS", 5)
     flood_window: float = _env("FLOOD_WINDOW_SECONDS", 10.0)
@@ -170,6 +171,7 @@ def _check(config: Config) -> None:
         (config.telegram_startup_patience >= 0, "TELEGRAM_STARTUP_PATIENCE_SECONDS must be >= 0"),
         (config.send_patience >= 0, "SEND_RETRY_SECONDS must be >= 0"),
         (config.log_backlog >= 0, "LOG_BACKLOG_ROWS must be >= 0"),
+        (config.decode_megapixels >= 0, "DECODE_MEGAPIXELS must be >= 0"),
         (config.replay_minutes >= 0, "TELEGRAM_REPLAY_MINUTES must be >= 0"),
         (1 <= config.web_port <= 65535, "WEB_PORT must be 1..65535"),
         (config.web_photos_per_minute >= 1, "WEB_PHOTOS_PER_MINUTE must be >= 1"),

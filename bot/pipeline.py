@@ -23,7 +23,8 @@ import aiosqlite
 
 from bot.teaching import GLOBAL, Teaching
 from inference.classifier import Classifier, Prediction
-from inference.decode import ImageRejected, decode_photo
+from inference.decode import ImageRejected, decode_photo, decoded_pixels
+from inference.pixel_budget import PixelBudget
 from inference.scene import Scene, describe
 from storage import request_log, settings, taught, trend_store
 from storage.request_log import LoggedRequest
@@ -73,11 +74,13 @@ class Pipeline:
     default_tag_count: int = 5
     max_image_pixels: int = 50_000_000
     log_backlog: int = 10_000
+    decode_pixels: int = 50_000_000
 
     def __post_init__(self) -> None:
         self.writer = RequestWriter(self.db, self.log_backlog)
+        self.decode_budget = PixelBudget(self.decode_pixels)
         self.trends = TrendCache(self.db, self.catalogue)
-        self.teaching = Teaching(self.db, self.classifier, self.max_image_pixels)
+        self.teaching = Teaching(self.db, self.classifier, self.max_image_pixels, self.decode_budget)
         self._starter_blocklist = load_starter_blocklist()
 
     async def answer(
@@ -108,7 +111,8 @@ class Pipeline:
             record.image_sha256 = hashlib.sha256(source).hexdigest()
             stage, mark = "decode", time.perf_counter()
             people_side = self.classifier.people.side if self.classifier.people else None
-            image, whole = await asyncio.to_thread(decode_photo, source, self.max_image_pixels, people_side)
+            async with self.decode_budget.hold(decoded_pixels(source)):
+                image, whole = await asyncio.to_thread(decode_photo, source, self.max_image_pixels, people_side)
             timings["decode"] = (time.perf_counter() - mark) * 1000
             stage, mark = "inference", time.perf_counter()
             prediction = await self.teaching.apply(await self.classifier.classify(image, whole), taught_scope, source)

@@ -19,9 +19,10 @@ import aiosqlite
 import numpy as np
 
 from inference.classifier import Classifier
-from inference.decode import DEFAULT_MAX_PIXELS, decode_views
+from inference.decode import DEFAULT_MAX_PIXELS, MODEL_SIZE, VIEW_CROP, decode_views, decoded_pixels
 from inference.few_shot import MIN_EXAMPLES, FewShotHead, fit_head, load_taught, resemblance
 from inference.model_folder import TAUGHT_FILE
+from inference.pixel_budget import PixelBudget
 from inference.values import Prediction, TaughtClass
 from storage import taught
 from trends.tags import is_valid, normalise
@@ -84,6 +85,7 @@ class Teaching:
     db: aiosqlite.Connection
     classifier: Classifier
     max_image_pixels: int = DEFAULT_MAX_PIXELS
+    decode_budget: PixelBudget = field(default_factory=lambda: PixelBudget(0))
     _heads: dict[str, FewShotHead] = field(default_factory=dict)
     _refitting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -119,7 +121,8 @@ class Teaching:
 
     async def embed_views(self, photo: bytes, mirrored: bool = True) -> np.ndarray:
         """views×dim embeddings of one photo (`decode_views`), queued through the shared classifier like any reply."""
-        views = await asyncio.to_thread(decode_views, photo, self.max_image_pixels, mirrored=mirrored)
+        async with self.decode_budget.hold(decoded_pixels(photo, round(MODEL_SIZE / VIEW_CROP))):
+            views = await asyncio.to_thread(decode_views, photo, self.max_image_pixels, mirrored=mirrored)
         predictions = await asyncio.gather(*(self.classifier.classify(view) for view in views))
         return np.stack([p.embedding for p in predictions])
 

@@ -144,3 +144,56 @@ def test_pixel_limit_is_configurable() -> None:
     with pytest.raises(ImageRejected):
         decode_image(data, max_pixels=100_000)
     assert decode_image(data, max_pixels=120_000).shape == (MODEL_SIZE, MODEL_SIZE, 3)
+
+
+def test_decoded_pixels_counts_what_the_decode_will_hold() -> None:
+    """From the header alone: a PNG at full size, a JPEG at libjpeg's draft scale, garbage as nothing."""
+    import io
+
+    from PIL import Image
+
+    from inference.decode import decoded_pixels
+
+    def encoded(size: tuple[int, int], kind: str) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGB", size, (10, 20, 30)).save(buffer, kind)
+        return buffer.getvalue()
+
+    assert decoded_pixels(encoded((7000, 7000), "PNG")) == 49_000_000
+    assert decoded_pixels(encoded((4000, 3000), "JPEG")) == 500 * 375  # 1/8 still leaves 375 ≥ 224
+    assert decoded_pixels(encoded((300, 300), "JPEG")) == 300 * 300
+    assert decoded_pixels(b"not an image") == 0
+
+
+async def test_the_pixel_budget_bounds_big_decodes_and_lets_small_ones_pass() -> None:
+    import asyncio
+
+    from inference.pixel_budget import PixelBudget
+
+    budget = PixelBudget(100)
+    entered: list[str] = []
+    release = {name: asyncio.Event() for name in ("big1", "big2", "small", "huge")}
+
+    async def decode(name: str, pixels: int) -> None:
+        async with budget.hold(pixels):
+            entered.append(name)
+            await release[name].wait()
+
+    tasks = [asyncio.create_task(decode("big1", 60)), asyncio.create_task(decode("big2", 60))]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(decode("small", 30)))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert entered == ["big1", "small"] and budget.used == 90, "the second big one waits; the small one passes it"
+    release["big1"].set()
+    release["small"].set()
+    await asyncio.wait_for(asyncio.gather(tasks[0], tasks[2]), 5)
+    tasks.append(asyncio.create_task(decode("huge", 500)))
+    while len(entered) < 3:
+        await asyncio.sleep(0)
+    assert entered[2] == "big2" and budget.used == 60
+    release["big2"].set()
+    await asyncio.wait_for(tasks[1], 5)
+    release["huge"].set()
+    await asyncio.wait_for(tasks[3], 5)
+    assert entered[3] == "huge" and budget.used == 0, "bigger than the whole budget: runs alone"
