@@ -10,8 +10,6 @@ up small ones that fit, so ordinary photos keep flowing beside a flood.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 
 class PixelBudget:
@@ -22,17 +20,25 @@ class PixelBudget:
         self.used = 0
         self._changed = asyncio.Condition()
 
-    @contextlib.asynccontextmanager
-    async def hold(self, pixels: int) -> AsyncIterator[None]:
-        if not self.limit:
-            yield
-            return
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.used == 0 or self.used + pixels <= self.limit)
-            self.used += pixels
-        try:
-            yield
-        finally:
-            async with self._changed:
-                self.used -= pixels
-                self._changed.notify_all()
+    def hold(self, pixels: int) -> _Held:
+        """`async with budget.hold(pixels):` around a decode of that many pixels."""
+        return _Held(self, pixels if self.limit else 0)
+
+
+class _Held:
+    """A class, not `contextlib.asynccontextmanager`: that one sets `__traceback__` on the exception
+    passing through, and `ImageRejected` is a frozen dataclass."""
+
+    def __init__(self, budget: PixelBudget, pixels: int) -> None:
+        self.budget, self.pixels = budget, pixels
+
+    async def __aenter__(self) -> None:
+        budget = self.budget
+        async with budget._changed:
+            await budget._changed.wait_for(lambda: budget.used == 0 or budget.used + self.pixels <= budget.limit)
+            budget.used += self.pixels
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        async with self.budget._changed:
+            self.budget.used -= self.pixels
+            self.budget._changed.notify_all()

@@ -123,8 +123,8 @@ def test_a_bad_file_gets_the_chat_message(site: str, browser, tmp_path: Path) ->
     notes.write_bytes(b"%PDF-1.4 not a photo")
     browser.get(site)
     browser.find_element(By.ID, "file").send_keys(str(notes))
-    message = wait_for(lambda: browser.find_element(By.ID, "status").text or None)
-    assert "PDF document, not a photo" in message
+    message = wait_for(lambda: (text := browser.find_element(By.ID, "status").text) != "Looking at the photo…" and text)
+    assert "PDF document, not a photo" in message, "the status moves on from 'Looking at the photo…' to the refusal"
 
 
 def test_the_dashboard_opens_with_the_token_only(site: str, browser) -> None:
