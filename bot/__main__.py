@@ -26,7 +26,7 @@ import numpy as np
 from bot.config import Config, load_config_or_exit
 from bot.logs import setup_logging
 from bot.pipeline import Pipeline
-from bot.render import count_lines, subject_line, tier_summary
+from bot.render import adapter_line, count_lines, subject_line, tier_summary
 from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.model_folder import REGIONS_FILE, STATS_FILE
@@ -129,12 +129,10 @@ async def check(config: Config) -> int:
         if dropped:
             print(f"request log: {dropped} row(s) lost to a full disk (see the bot's log for when)")
         for adapter in adapters:
-            if not adapter.current:
-                print(f"{adapter.name}: not running (last run: {adapter.detail})")
-            elif adapter.receiving:
-                print(f"{adapter.name}: receiving")
+            if adapter.current and not adapter.receiving:
+                problems.append(adapter_line(adapter))
             else:
-                problems.append(f"{adapter.name}: NOT receiving: {adapter.detail}")
+                print(adapter_line(adapter))
         if not config.instagram_session_file:
             print("instagram: no session configured (catalogue only)")
         elif not config.instagram_session_file.is_file():

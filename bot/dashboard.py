@@ -7,6 +7,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from bot.charts import horizontal_bars, lines, stacked_bars
+from bot.render import adapter_line, request_log_line
 
 if TYPE_CHECKING:
     from bot.pipeline import Report
@@ -78,6 +79,14 @@ def render_dashboard(report: Report) -> str:
             [[query, _when(at), str(n)] for query, at, n in report.searches],
             "No searches yet (without INSTAGRAM_SESSION_FILE the bot uses its catalogue only).",
         )
+        + "</section>",
+        "<section><h2>Chat platforms</h2>"
+        + _table(
+            ["platform", "state", "since"],
+            [[a.name, adapter_line(a).partition(": ")[2], _when(a.at)] for a in report.adapters],
+            "No chat platform has run yet.",
+        )
+        + (f"<p>{escape(request_log_line(report))}</p>" if request_log_line(report) else "")
         + "</section>",
         "<section><h2>Taught labels</h2>"
         + _table(

@@ -39,6 +39,7 @@ PLATFORM = "discord"
 MESSAGE_LIMIT = 2000
 MAX_IMAGES_PER_MESSAGE = 4
 LEARN_ATTACHMENTS = 10
+RESTARTING = "I'm restarting and could not finish this one: please try again in a minute."
 # Waits before fetching an attachment again after a 5xx or a reset, in seconds.
 CDN_RETRY_DELAYS = (0.5, 2.0)
 DISCORD_LEARN_EXAMPLE = "/learn label: blue ceramic mug tags: mug ceramics"
@@ -84,19 +85,30 @@ class HashtagCommands:
 
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
         self.config, self.pipeline = config, pipeline
-        self.in_flight: set[asyncio.Task] = set()
+        self.in_flight: dict[asyncio.Task, discord.Interaction] = {}
 
-    def _track(self) -> None:
+    def _track(self, interaction: discord.Interaction) -> None:
         """Remember the running command, so shutdown can let it finish its reply."""
         task = asyncio.current_task()
         if task is not None:
-            self.in_flight.add(task)
-            task.add_done_callback(self.in_flight.discard)
+            self.in_flight[task] = interaction
+            task.add_done_callback(lambda done: self.in_flight.pop(done, None))
 
     async def finish(self, timeout: float = 20.0) -> None:
-        """Wait (bounded) for commands already being answered; called before the client closes."""
-        if self.in_flight:
-            await asyncio.wait(list(self.in_flight), timeout=timeout)
+        """Wait (bounded) for commands already being answered; called before the client closes.
+
+        Commands still running after `timeout` are stopped (the pipeline logs them `cancelled`) and
+        told to try again, rather than left to Discord's "did not respond".
+        """
+        if not self.in_flight:
+            return
+        _, late = await asyncio.wait(list(self.in_flight), timeout=timeout)
+        for task in late:
+            interaction = self.in_flight[task]
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            with contextlib.suppress(discord.HTTPException):
+                await self._refuse(interaction, RESTARTING)
 
     def _scope(self, interaction: discord.Interaction) -> str:
         """Settings live per server; in DMs, per channel."""
@@ -178,7 +190,7 @@ class HashtagCommands:
     async def hashtags(
         self, interaction: discord.Interaction, image: discord.Attachment, count: int | None, private: bool
     ) -> None:
-        self._track()
+        self._track(interaction)
         problem = self._check(image) or out_of_range("count", count)
         if problem:
             await self._refuse(interaction, problem)
@@ -193,7 +205,7 @@ class HashtagCommands:
         await self.pipeline.deliver([answer], lambda: self._follow_up(interaction, text, ephemeral=private))
 
     async def message_hashtags(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        self._track()
+        self._track(interaction)
         images = [a for a in message.attachments if is_image(a)]
         if not images:
             await self._refuse(interaction, "That message has no image attachments.")
@@ -248,7 +260,7 @@ class HashtagCommands:
         self, interaction: discord.Interaction, label: str, tags: str | None, photos: list[discord.Attachment]
     ) -> None:
         """/learn: add the attached photos to a label of this server (repeatable, up to 10 photos a time)."""
-        self._track()
+        self._track(interaction)
         if not interaction.guild_id or not interaction.permissions.manage_guild:
             await self._refuse(interaction, "Teaching labels needs the Manage Server permission, in a server.")
             return

@@ -5,7 +5,7 @@ decode (worker thread) → classify and look for people (micro-batched LiteRT)
 → taught labels → what the answer names (`inference.scene`) → trend facts
 from the cache → compose; the adapter's send goes through `deliver`. Each stage is
 timed, and every request is logged exactly once with how it ended (ok,
-rejected, send_failed or error), in the background, so the database never
+rejected, send_failed, error, or cancelled by a shutdown), in the background, so the database never
 delays a reply.
 """
 
@@ -16,7 +16,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import aiosqlite
@@ -26,7 +26,7 @@ from inference.classifier import Classifier, Prediction
 from inference.decode import ImageRejected, decode_photo, decoded_pixels
 from inference.pixel_budget import PixelBudget
 from inference.scene import Scene, describe
-from storage import request_log, settings, taught, trend_store
+from storage import adapter_state, request_log, settings, taught, trend_store
 from storage.request_log import LoggedRequest
 from storage.request_writer import RequestWriter
 from trends.cache import TrendCache
@@ -62,6 +62,7 @@ class Report:
     taught: list[taught.TaughtLabel]
     log_waiting: int = 0
     log_dropped: int = 0
+    adapters: list[adapter_state.AdapterState] = field(default_factory=list)
 
 
 @dataclass
@@ -127,6 +128,11 @@ class Pipeline:
             record.outcome, record.error, record.latency_ms = error.reason, error.message, timings
             self._record(record)
             raise
+        except asyncio.CancelledError:
+            timings[stage] = (time.perf_counter() - mark) * 1000
+            record.outcome, record.error, record.latency_ms = "cancelled", f"{stage}: stopped", timings
+            self._record(record)
+            raise
         except Exception as error:
             timings[stage] = (time.perf_counter() - mark) * 1000
             # The exception's type only: a message may carry a URL with a token in it.
@@ -174,6 +180,7 @@ class Pipeline:
             await taught.all_labels(self.db),
             len(self.writer.waiting),
             self.writer.dropped,
+            await adapter_state.states(self.db),
         )
 
     async def recompose(self, answer: Answer, count: int) -> ComposedTags:

@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 from inference.scene import Scene
+from storage.adapter_state import AdapterState
 from storage.settings import ChatSettings
 from trends.composer import ChosenTag, ComposedTags
 from trends.tiers import MEDIUM, MEGA, NICHE, ORDER, POPULAR, TINY, UNKNOWN
@@ -89,6 +90,21 @@ def forgot_text(name: str, forgotten: bool, where: str = "") -> str:
     )
 
 
+def request_log_line(report: Report) -> str:
+    """Rows waiting for disk space and rows lost to a full disk; empty when there are none."""
+    lost = report.log_dropped + report.requests.dropped
+    if not (report.log_waiting or lost):
+        return ""
+    return f"request log: {report.log_waiting} row(s) waiting for the disk, {lost} lost to a full disk"
+
+
+def adapter_line(adapter: AdapterState) -> str:
+    """'discord: NOT receiving: DISCORD_BOT_TOKEN was rejected by Discord (4004)': /stats, the dashboard, --check."""
+    if not adapter.current:
+        return f"{adapter.name}: not running (last run: {adapter.detail})"
+    return f"{adapter.name}: receiving" if adapter.receiving else f"{adapter.name}: NOT receiving: {adapter.detail}"
+
+
 def stats_text(report: Report) -> str:
     """/stats for admins: requests per day, latency, top subjects and tags, errors, Instagram, taught labels."""
     stats, health = report.requests, report.instagram
@@ -99,11 +115,7 @@ def stats_text(report: Report) -> str:
     lines.append("top subjects: " + (", ".join(f"{n} ({c})" for n, c in stats.top_labels) or "—"))
     lines.append("top tags: " + (", ".join(f"#{n} ({c})" for n, c in stats.top_tags) or "—"))
     lines.append("errors: " + (", ".join(f"{n} ({c})" for n, c in stats.errors) or "none"))
-    if report.log_waiting or report.log_dropped or stats.dropped:
-        lines.append(
-            f"request log: {report.log_waiting} row(s) waiting for the disk, "
-            f"{report.log_dropped + stats.dropped} lost to a full disk"
-        )
+    lines += [request_log_line(report)] if request_log_line(report) else []
     lines.append(
         f"Instagram: {'paused' if health.paused else 'ok'}; failures in a row {health.failures}"
         + (f"; last error: {health.last_error}" if health.last_error else "")
@@ -111,4 +123,5 @@ def stats_text(report: Report) -> str:
     if report.searches:
         lines.append("last searches: " + ", ".join(query for query, _, _ in report.searches[:5]))
     lines.append(f"taught labels: {len(report.taught)}")
+    lines += [adapter_line(adapter) for adapter in report.adapters]
     return "\n".join(lines)

@@ -413,3 +413,20 @@ def test_long_answers_are_split_between_parts_and_cut_with_their_block_closed() 
     assert messages[:3] == [part] * 3 and messages[3].startswith(part) and messages[3].endswith("skipped.")
     (cut,) = fit(["📷 **a cat**\n```\n" + "\n".join([tags] * 20) + "\n```\nnote"])
     assert len(cut) <= 2000 and cut.endswith("\n```") and cut.count("```") == 2
+
+
+async def test_a_command_cut_short_by_shutdown_is_told_to_try_again(client, fake, flower_photos, pipeline) -> None:
+    """Past the shutdown grace a command is stopped, told so privately, and logged once as cancelled."""
+    from bot.discord_bot import RESTARTING
+
+    release = gate_classifier(pipeline)
+    photo = fake.attachment(next(iter(flower_photos.values())))
+    interaction = await fake.slash(730, "hashtags", [image_option(photo)], [photo])
+    await fake.wait_for(lambda: fake.responses_to(interaction)[0])
+    await client.commands.finish(timeout=0.1)
+    _, followups = await answered(fake, interaction)
+    assert followups == [followups[0]] and followups[0]["content"] == RESTARTING and followups[0]["flags"] & EPHEMERAL
+    await asyncio.wait_for(pipeline.wait_recorded(1), 10)
+    async with pipeline.db.execute("SELECT outcome FROM requests") as cursor:
+        assert [row[0] for row in await cursor.fetchall()] == ["cancelled"]
+    release.set()

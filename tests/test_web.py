@@ -113,6 +113,9 @@ async def test_the_dashboard_needs_the_admin_token_and_draws_the_report(serve, p
         base = await serve(web_admin_token="admin-secret")
         await post(f"{base}/api/hashtags", everyday_photos["portrait"])
         await rows(pipeline, 1)
+        from storage import adapter_state  # as the runner writes it when Discord stops receiving
+
+        await adapter_state.set_state(pipeline.db, "discord", False, "DISCORD_BOT_TOKEN was rejected by Discord (4004)")
         async with session.get(f"{base}/api/dashboard", headers={"Authorization": "Bearer nope"}) as response:
             assert response.status == 401
         async with session.get(f"{base}/api/dashboard", headers={"Authorization": "Bearer admin-secret"}) as response:
@@ -121,6 +124,7 @@ async def test_the_dashboard_needs_the_admin_token_and_draws_the_report(serve, p
             page = await response.text()
     assert response.status == 200 and "admin-token" in page
     assert html.count("<svg") >= 3 and "portrait" in html and "Taught labels" in html
+    assert "<td>discord</td><td>NOT receiving: DISCORD_BOT_TOKEN was rejected by Discord (4004)</td>" in html
     for asset in ("/", "/static/app.js", "/static/style.css", "/static/admin.js"):
         async with aiohttp.ClientSession() as session, session.get(f"{base}{asset}") as response:
             assert response.status == 200, asset
