@@ -177,18 +177,25 @@ class Adapter(Protocol):
     @staticmethod
     def describe(error: BaseException) -> str: ...
 
+    @staticmethod
+    def retryable(error: BaseException) -> bool: ...
+
 
 # Exit status when every chat adapter has stopped for good: systemd's Restart=on-failure starts the bot again.
 ADAPTERS_DOWN = 3
+# A chat adapter that stopped while another still serves is started again after ADAPTER_RETRY_SECONDS,
+# the wait doubling up to this (seconds).
+ADAPTER_RETRY_LONGEST = 900.0
 
 
 async def serve(config: Config) -> int:
     """Run every configured adapter until SIGINT/SIGTERM, then finish in-flight work and close.
 
     All adapters share one classifier, one database handle and one trend refresher. An adapter
-    that stops for good (a rejected token, an API that never answers) says why in one line and
-    in the database, for `--check`; the others keep serving, and when no chat adapter is left
-    the process exits with status 3.
+    that stops (a rejected token, an API that never answers) says why in one line and in the
+    database, for `--check`; the others keep serving, and it is started again on a slow back-off
+    when that can help (not after a rejected token). When no chat adapter is left the process
+    exits with status 3.
     """
     from bot.discord_bot import DiscordAdapter
     from bot.telegram_bot import TelegramAdapter
@@ -206,54 +213,74 @@ async def serve(config: Config) -> int:
         background.append(asyncio.create_task(refresher.run_forever(), name="trend-refresher"))
     else:
         log.info("no INSTAGRAM_SESSION_FILE: hashtags come from the curated catalogue only")
-    adapters: list[Adapter] = []
+    makers: dict[str, Callable[[], Adapter]] = {}
     if config.telegram_token:
-        adapters.append(TelegramAdapter(config, pipeline))
+        makers["telegram"] = lambda: TelegramAdapter(config, pipeline)
     if config.discord_token:
-        adapters.append(
-            DiscordAdapter(
-                config, pipeline, lambda receiving, why: adapter_state.set_state(pipeline.db, "discord", receiving, why)
-            )
+        makers["discord"] = lambda: DiscordAdapter(
+            config, pipeline, lambda receiving, why: adapter_state.set_state(pipeline.db, "discord", receiving, why)
         )
-    if config.web_enabled or not adapters:
-        adapters.append(WebAdapter(config, pipeline))
+    if config.web_enabled or not makers:
+        makers["web"] = lambda: WebAdapter(config, pipeline)
+    adapters = {name: make() for name, make in makers.items()}
+    chats = [name for name, adapter in adapters.items() if adapter.chat]
     up: dict[str, Adapter] = {}
+    retries: dict[asyncio.Task, str] = {}
+    delays = dict.fromkeys(adapters, config.adapter_retry)
+
+    async def start(adapter: Adapter) -> None:
+        try:
+            await adapter.start()
+        except Exception as error:  # noqa: BLE001 - any failed start is a stopped adapter, reported like one
+            await down(adapter, error)
+            return
+        up[adapter.name] = adapter
+        delays[adapter.name] = config.adapter_retry
+        if adapter.chat:
+            await adapter_state.set_state(pipeline.db, adapter.name, True, "receiving")
 
     async def down(adapter: Adapter, error: BaseException) -> None:
         reason = adapter.describe(error)
-        log.error("%s is not receiving: %s", adapter.name, reason)
         up.pop(adapter.name, None)
+        if adapter.chat and adapter.retryable(error):
+            delay = delays[adapter.name]
+            delays[adapter.name] = min(2 * delay, ADAPTER_RETRY_LONGEST)
+            retries[asyncio.create_task(asyncio.sleep(delay))] = adapter.name
+            reason += f"; trying again in {delay:.0f} s"
+        log.error("%s is not receiving: %s", adapter.name, reason)
         await adapter_state.set_state(pipeline.db, adapter.name, False, reason)
 
     status = 0
     try:
-        for adapter in adapters:
-            try:
-                await adapter.start()
-            except Exception as error:  # noqa: BLE001 - any failed start is a stopped adapter, reported like one
-                await down(adapter, error)
-                continue
-            up[adapter.name] = adapter
-            if adapter.chat:
-                await adapter_state.set_state(pipeline.db, adapter.name, True, "receiving")
+        # Together: one platform slow to answer at start does not hold up the others.
+        await asyncio.gather(*(start(adapter) for adapter in adapters.values()))
         stopped = asyncio.create_task(stop.wait())
         while True:
-            if not up or (any(a.chat for a in adapters) and not any(a.chat for a in up.values())):
+            if not up or (chats and not any(name in up for name in chats)):
                 log.error("nothing is receiving: stopping with status %d", ADAPTERS_DOWN)
                 status = ADAPTERS_DOWN
                 break
             watched = {a.running: a for a in up.values() if a.running}
-            done, _ = await asyncio.wait([stopped, *background, *watched], return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                [stopped, *background, *watched, *retries], return_when=asyncio.FIRST_COMPLETED
+            )
             if stopped in done:
                 log.info("shutting down")
                 break
             for task in done:
                 if task in watched:
                     await down(watched[task], task.exception() or RuntimeError("stopped"))
+                elif task in retries:
+                    name = retries.pop(task)
+                    await adapters[name].stop()
+                    adapters[name] = makers[name]()
+                    await start(adapters[name])
                 elif task.exception():
                     raise task.exception()
     finally:
-        for adapter in adapters:
+        for task in retries:
+            task.cancel()
+        for adapter in adapters.values():
             await adapter.stop()
             if adapter.name in up and adapter.chat:
                 await adapter_state.set_state(pipeline.db, adapter.name, False, "stopped with the bot")

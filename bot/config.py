@@ -50,6 +50,7 @@ class Config:
     telegram_startup_patience: float = _env("TELEGRAM_STARTUP_PATIENCE_SECONDS", 120.0)
     send_patience: float = _env("SEND_RETRY_SECONDS", 30.0)
     replay_minutes: float = _env("TELEGRAM_REPLAY_MINUTES", 60.0)
+    adapter_retry: float = _env("ADAPTER_RETRY_SECONDS", 60.0)
     discord_token: str = _secret("DISCORD_BOT_TOKEN")
     discord_sharded: bool = _env("DISCORD_SHARDED", False)
     discord_api_base_url: str = _env("DISCORD_API_BASE_URL", "https://discord.com/api/v10")
@@ -173,6 +174,7 @@ def _check(config: Config) -> None:
         (config.log_backlog >= 0, "LOG_BACKLOG_ROWS must be >= 0"),
         (config.decode_megapixels >= 0, "DECODE_MEGAPIXELS must be >= 0"),
         (config.replay_minutes >= 0, "TELEGRAM_REPLAY_MINUTES must be >= 0"),
+        (config.adapter_retry > 0, "ADAPTER_RETRY_SECONDS must be > 0"),
         (1 <= config.web_port <= 65535, "WEB_PORT must be 1..65535"),
         (config.web_photos_per_minute >= 1, "WEB_PHOTOS_PER_MINUTE must be >= 1"),
         (

@@ -488,6 +488,11 @@ class TelegramAdapter:
             await transport.shutdown()
 
     @staticmethod
+    def retryable(error: BaseException) -> bool:
+        """Anything but Telegram rejecting the token."""
+        return not isinstance(error, InvalidToken)
+
+    @staticmethod
     def describe(error: BaseException) -> str:
         """One line on why Telegram stopped, naming what to fix and never the token."""
         if isinstance(error, InvalidToken):

@@ -220,3 +220,8 @@ class WebAdapter:
     @staticmethod
     def describe(error: BaseException) -> str:
         return f"the web page could not start ({type(error).__name__}: {error})"
+
+    @staticmethod
+    def retryable(error: BaseException) -> bool:
+        """A port in use or a bad address stays so: say it once."""
+        return False

@@ -30,8 +30,61 @@ def bot_env(tmp_path: Path, telegram=None, discord=None, **extra: str) -> dict[s
     return env
 
 
-async def start_bot(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+class BotProcess:
+    """A running `python -m bot` whose output (stdout and stderr, merged) is read as it comes, so a
+    chatty bot never blocks on a full pipe; `read_until` waits for a line, `finish` for the end."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._changed = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for line in self.process.stdout:
+            async with self._changed:
+                self.lines.append(line.decode())
+                self._changed.notify_all()
+        async with self._changed:
+            self.lines.append("")  # the end
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    async def read_until(self, text: str, timeout: float = 60) -> str:
+        """The output up to the first line holding `text` (e.g. that an adapter is ready)."""
+
+        def seen() -> bool:
+            assert self.lines[-1:] != [""], f"the bot stopped before logging {text!r}:\n{self.output}"
+            return any(text in line for line in self.lines)
+
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(seen), timeout)
+        return self.output
+
+    def send_signal(self, signal: int) -> None:
+        self.process.send_signal(signal)
+
+    async def kill(self) -> None:
+        self.process.kill()
+        await self.process.wait()
+        await self._reader
+
+    async def finish(self, timeout: float = 60) -> tuple[int, str]:
+        """Wait for the process to end on its own; its status and everything it printed."""
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout)
+        finally:
+            if self.process.returncode is None:
+                await self.kill()
+        await self._reader
+        return self.process.returncode, self.output
+
+
+async def start_bot(env: dict[str, str], cwd: Path, *args: str) -> BotProcess:
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -39,26 +92,6 @@ async def start_bot(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subpr
         cwd=cwd,
         env=env,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-
-
-async def read_until(process: asyncio.subprocess.Process, text: str, timeout: float = 60) -> str:
-    """The process's log up to the first line holding `text` (e.g. that an adapter is ready)."""
-    lines = []
-    while not lines or text not in lines[-1]:
-        line = await asyncio.wait_for(process.stderr.readline(), timeout)
-        assert line, "the bot stopped before logging " + repr(text) + ":\n" + "".join(lines)
-        lines.append(line.decode())
-    return "".join(lines)
-
-
-async def finish(process: asyncio.subprocess.Process, timeout: float = 60) -> tuple[int, str]:
-    """Wait for the process to end on its own; its status and everything it printed."""
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return process.returncode, stdout.decode() + stderr.decode()
+    return BotProcess(process)

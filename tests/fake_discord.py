@@ -75,7 +75,8 @@ class FakeDiscord:
         self.callback_delay = 0.0
         self.deleted_originals: set[str] = set()  # interaction tokens whose deferred response was deleted
         self.cdn_failures: list[int | str] = []  # statuses (or "reset") the next attachment downloads get
-        self.gateway_down = 0  # the next connections to the gateway are refused (502), as in an outage
+        self.gateway_down = 0
+        self.closing_code: int | None = None  # the next connections to the gateway are refused (502), as in an outage
         self.followup_failures: list[int] = []  # statuses the next followups get instead of being posted
 
     @property
@@ -118,7 +119,9 @@ class FakeDiscord:
     # -- test side ----------------------------------------------------------------
 
     async def close_gateway(self, code: int) -> None:
-        """Close every gateway connection with `code`, as Discord does (4004: the token was revoked)."""
+        """Close every gateway connection with `code`, as Discord does (4004: the token was revoked,
+        and every later identify or resume is refused the same way)."""
+        self.closing_code = code
         for socket in self._sockets:
             await socket.close(code=code)
         self._sockets.clear()
@@ -280,6 +283,9 @@ class FakeDiscord:
             if message.type != WSMsgType.TEXT:
                 continue
             payload = json.loads(message.data)
+            if payload["op"] in (2, 6) and self.closing_code in (4004, 4010, 4011, 4012, 4013, 4014):
+                await socket.close(code=self.closing_code)
+                break
             if payload["op"] == 1:
                 await socket.send_str(json.dumps({"op": 11}))
             elif payload["op"] == 2:

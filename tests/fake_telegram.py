@@ -129,13 +129,14 @@ class FakeTelegram:
     def file_base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """Serve on 127.0.0.1:`port` (any free one by default)."""
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_post(r"/bot{token}/{method}", self._method)
         app.router.add_get(r"/file/bot{token}/{path:.+}", self._file)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
 

@@ -11,7 +11,7 @@ import contextlib
 import socket
 from pathlib import Path
 
-from tests.bot_process import bot_env, finish, read_until, start_bot
+from tests.bot_process import bot_env, start_bot
 from tests.conftest import FIXTURES
 from tests.fake_discord import TOKEN as DISCORD_TOKEN
 from tests.fake_discord import FakeDiscord
@@ -27,7 +27,7 @@ def assert_clean(output: str) -> None:
 
 
 async def check(env: dict[str, str], cwd: Path) -> tuple[int, str]:
-    return await finish(await start_bot(env, cwd, "--check"))
+    return await (await start_bot(env, cwd, "--check")).finish()
 
 
 async def test_a_token_rejected_mid_run_stops_the_process(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ async def test_a_token_rejected_mid_run_stops_the_process(tmp_path: Path) -> Non
         await telegram.wait_for(lambda: telegram.replies_to(7), timeout=60)
         telegram.inject_error("getUpdates", 404, "Not Found")
         await telegram.push(telegram.message(7, text="wake the long poll"))
-        status, output = await finish(process)
+        status, output = await process.finish()
     finally:
         await telegram.stop()
     assert status == 3, output
@@ -53,7 +53,8 @@ async def test_a_wrong_token_at_start_names_the_variable(tmp_path: Path) -> None
     await telegram.start()
     wrong = "123456:WRONG-token-that-must-not-be-printed"
     try:
-        status, output = await finish(await start_bot(bot_env(tmp_path, telegram, TELEGRAM_BOT_TOKEN=wrong), tmp_path))
+        process = await start_bot(bot_env(tmp_path, telegram, TELEGRAM_BOT_TOKEN=wrong), tmp_path)
+        status, output = await process.finish()
     finally:
         await telegram.stop()
     assert status == 3, output
@@ -69,7 +70,7 @@ async def test_an_unreachable_api_at_start_is_retried_then_reported(tmp_path: Pa
     telegram = FakeTelegram()
     env = bot_env(tmp_path, telegram, TELEGRAM_STARTUP_PATIENCE_SECONDS="2")
     env.update(TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{closed}/bot", TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN)
-    status, output = await finish(await start_bot(env, tmp_path))
+    status, output = await (await start_bot(env, tmp_path)).finish()
     assert status == 3, output
     assert output.count("trying again") >= 2, output
     assert "Telegram's Bot API did not answer for" in output and "TELEGRAM_API_BASE_URL" in output
@@ -91,7 +92,7 @@ async def test_one_platform_down_the_other_serves_and_check_says_which(tmp_path:
         assert status == 0 and "discord: receiving" in report and "telegram: receiving" in report, report
 
         await discord_fake.close_gateway(4004)
-        for _ in range(600):  # --check polls the database the running bot writes; each run takes ~1 s
+        for _ in range(60):  # --check reads the database the running bot writes; each run takes ~1 s
             status, report = await check(env, tmp_path)
             if "NOT receiving" in report:
                 break
@@ -105,7 +106,7 @@ async def test_one_platform_down_the_other_serves_and_check_says_which(tmp_path:
 
         telegram.inject_error("getUpdates", 401, "Unauthorized")
         await telegram.push(telegram.message(7, text="wake the long poll"))
-        status, output = await finish(process)
+        status, output = await process.finish()
     finally:
         await telegram.stop()
         await discord_fake.stop()
@@ -119,7 +120,7 @@ async def test_one_platform_down_the_other_serves_and_check_says_which(tmp_path:
 async def test_an_unopenable_database_gets_one_line(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
     env = bot_env(tmp_path, DATABASE_PATH=str(tmp_path / "file" / "bot.sqlite3"))
-    status, output = await finish(await start_bot(env, tmp_path))
+    status, output = await (await start_bot(env, tmp_path)).finish()
     assert status == 2, output
     assert "database error: cannot open DATABASE_PATH" in output
     assert_clean(output)
@@ -156,14 +157,13 @@ async def test_a_crash_loses_no_photo_and_answers_none_twice(tmp_path: Path) -> 
             await telegram.push(telegram.photo_message(chat, PHOTO.read_bytes()))
         await telegram.wait_for(lambda: len(telegram.sent) == 10 and telegram.holding > 0, timeout=120)
         await until(lambda: answered() == 10)
-        process.kill()
-        await process.wait()
+        await process.kill()
         telegram.release()
 
         process = await start_bot(env, tmp_path)
         await telegram.wait_for(lambda: all(telegram.replies_to(chat) for chat in chats), timeout=180)
         process.send_signal(signal.SIGTERM)
-        status, output = await finish(process)
+        status, output = await process.finish()
     finally:
         await telegram.stop()
     assert status == 0, output
@@ -198,7 +198,7 @@ async def test_the_webhook_answers_telegram_only_once_the_update_is_recorded(tmp
     hello = {"update_id": 901, "message": telegram.message(7, text="hello")}
     try:
         process = await start_bot(env, tmp_path)
-        before = await read_until(process, "telegram adapter running (webhook)")
+        before = await process.read_until("telegram adapter running (webhook)")
         assert telegram.webhook["url"] == "https://bot.example/telegram" and telegram.webhook["secret_token"] == secret
         async with aiohttp.ClientSession() as session:
 
@@ -215,7 +215,7 @@ async def test_the_webhook_answers_telegram_only_once_the_update_is_recorded(tmp
             assert await deliver(hello) == 200
             await telegram.wait_for(lambda: len(telegram.replies_to(7)) == 2, timeout=60)
         process.send_signal(signal.SIGTERM)
-        status, output = await finish(process)
+        status, output = await process.finish()
     finally:
         await telegram.stop()
     assert status == 0, before + output
@@ -247,10 +247,51 @@ async def test_a_discord_gateway_down_at_start_is_retried_while_telegram_serves(
         status, report = await check(env, tmp_path)
         assert status == 0 and "discord: receiving" in report, report
         process.send_signal(signal.SIGTERM)
-        status, output = await finish(process)
+        status, output = await process.finish()
     finally:
         await telegram.stop()
         await discord_fake.stop()
     assert status == 0, output
     assert PHOTO.name.split("-")[0] in discord_fake.responses_to(interaction)[1][0]["content"]
     assert TELEGRAM_TOKEN not in output and DISCORD_TOKEN not in output
+
+
+async def test_telegram_unreachable_at_start_is_retried_while_discord_serves(tmp_path: Path) -> None:
+    """With another platform serving, a platform that failed for a reason that can pass is started again."""
+    import signal
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    telegram, discord_fake = FakeTelegram(), FakeDiscord()
+    await discord_fake.start()
+    env = bot_env(tmp_path, None, discord_fake, TELEGRAM_STARTUP_PATIENCE_SECONDS="0", ADAPTER_RETRY_SECONDS="1")
+    env.update(
+        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+        TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}/bot",
+        TELEGRAM_FILE_BASE_URL=f"http://127.0.0.1:{port}/file/bot",
+    )
+    try:
+        process = await start_bot(env, tmp_path)
+        before = await process.read_until("telegram is not receiving")
+        assert "trying again in 1 s" in next(line for line in before.splitlines() if "is not receiving" in line)
+        await asyncio.wait_for(discord_fake.identified.wait(), 60)
+        attachment = discord_fake.attachment(PHOTO.read_bytes())
+        interaction = await discord_fake.slash(
+            8, "hashtags", [{"name": "image", "type": 11, "value": attachment["id"]}], [attachment]
+        )
+        await discord_fake.wait_for(lambda: discord_fake.responses_to(interaction)[1], timeout=60)
+
+        await telegram.start(port)  # Telegram is back
+        await telegram.push(telegram.photo_message(7, PHOTO.read_bytes()))
+        await telegram.wait_for(lambda: telegram.replies_to(7), timeout=120)
+        status, report = await check(env, tmp_path)
+        assert status == 0 and "telegram: receiving" in report and "discord: receiving" in report, report
+        process.send_signal(signal.SIGTERM)
+        status, output = await process.finish()
+    finally:
+        await telegram.stop()
+        await discord_fake.stop()
+    assert status == 0, before + output
+    assert PHOTO.name.split("-")[0] in telegram.replies_to(7)[0]["text"]
+    assert_clean(before + output)

@@ -143,15 +143,11 @@ async def test_runner_serves_configured_adapters_and_stops_cleanly_on_sigterm(ad
             )
             await discord_fake.wait_for(lambda: discord_fake.responses_to(interaction)[1], timeout=60)
         process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        status, log = await process.finish()
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
         await telegram.stop()
         await discord_fake.stop()
-    log = stderr.decode()
-    assert process.returncode == 0, log
+    assert status == 0, log
     assert "stopped" in log
     assert TELEGRAM_TOKEN not in log and DISCORD_TOKEN not in log
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
