@@ -27,6 +27,7 @@ from bot.config import Config, load_config_or_exit
 from bot.logs import setup_logging
 from bot.pipeline import Pipeline
 from bot.render import adapter_line, count_lines, subject_line, tier_summary
+from bot.token_check import token_lines
 from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.model_folder import REGIONS_FILE, STATS_FILE
@@ -91,7 +92,8 @@ async def console(config: Config, photos: list[Path]) -> int:
 
 
 async def check(config: Config) -> int:
-    """Health check for systemd/Docker: model classifies, database writable, Instagram state. Exit 0 when healthy."""
+    """Health check for systemd/Docker: model classifies, database writable, tokens accepted, adapters receiving,
+    Instagram state. Exit 0 when healthy."""
     problems = []
     learning = "off (the model did not load)"
     try:
@@ -144,6 +146,11 @@ async def check(config: Config) -> int:
             print(f"instagram: {state}; failures in a row {health.failures}; last error {health.last_error or '-'}")
     except (OSError, aiosqlite.Error, SchemaTooNew, DatabaseUnavailable) as error:
         problems.append(f"database: {error}")
+    for line, well in await token_lines(config):
+        if well:
+            print(line)
+        else:
+            problems.append(line)
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0

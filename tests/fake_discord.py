@@ -210,6 +210,16 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload["id"]
 
+    async def ask_for_hashtags(self, user_id: int, photo: bytes) -> str:
+        """`/hashtags image:<photo>` once the bot is connected; waits for its answer, returns the interaction id."""
+        await asyncio.wait_for(self.identified.wait(), 90)
+        attachment = self.attachment(photo)
+        interaction = await self.slash(
+            user_id, "hashtags", [{"name": "image", "type": 11, "value": attachment["id"]}], [attachment]
+        )
+        await self.wait_for(lambda: self.responses_to(interaction)[1], timeout=60)
+        return interaction
+
     async def context_menu(self, user_id: int, attachments: list[dict]) -> str:
         message = _message("800", "look", {**BOT_USER, "id": "9", "bot": False}, attachments)
         data = {
@@ -245,6 +255,8 @@ class FakeDiscord:
         self._changes.notify()
 
     async def _me(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bot {TOKEN}":
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         return _json(BOT_USER)
 
     async def _application(self, request: web.Request) -> web.Response:

@@ -238,12 +238,7 @@ async def test_a_discord_gateway_down_at_start_is_retried_while_telegram_serves(
         process = await start_bot(env, tmp_path)
         await telegram.push(telegram.photo_message(7, PHOTO.read_bytes()))
         await telegram.wait_for(lambda: telegram.replies_to(7), timeout=60)
-        await asyncio.wait_for(discord_fake.identified.wait(), 90)
-        attachment = discord_fake.attachment(PHOTO.read_bytes())
-        interaction = await discord_fake.slash(
-            8, "hashtags", [{"name": "image", "type": 11, "value": attachment["id"]}], [attachment]
-        )
-        await discord_fake.wait_for(lambda: discord_fake.responses_to(interaction)[1], timeout=60)
+        interaction = await discord_fake.ask_for_hashtags(8, PHOTO.read_bytes())
         status, report = await check(env, tmp_path)
         assert status == 0 and "discord: receiving" in report, report
         process.send_signal(signal.SIGTERM)
@@ -275,12 +270,7 @@ async def test_telegram_unreachable_at_start_is_retried_while_discord_serves(tmp
         process = await start_bot(env, tmp_path)
         before = await process.read_until("telegram is not receiving")
         assert "trying again in 1 s" in next(line for line in before.splitlines() if "is not receiving" in line)
-        await asyncio.wait_for(discord_fake.identified.wait(), 60)
-        attachment = discord_fake.attachment(PHOTO.read_bytes())
-        interaction = await discord_fake.slash(
-            8, "hashtags", [{"name": "image", "type": 11, "value": attachment["id"]}], [attachment]
-        )
-        await discord_fake.wait_for(lambda: discord_fake.responses_to(interaction)[1], timeout=60)
+        await discord_fake.ask_for_hashtags(8, PHOTO.read_bytes())
 
         await telegram.start(port)  # Telegram is back
         await telegram.push(telegram.photo_message(7, PHOTO.read_bytes()))
@@ -295,3 +285,27 @@ async def test_telegram_unreachable_at_start_is_retried_while_discord_serves(tmp
     assert status == 0, before + output
     assert PHOTO.name.split("-")[0] in telegram.replies_to(7)[0]["text"]
     assert_clean(before + output)
+
+
+async def test_check_asks_each_platform_whether_it_takes_the_token(tmp_path: Path) -> None:
+    telegram, discord_fake = FakeTelegram(), FakeDiscord()
+    await telegram.start()
+    await discord_fake.start()
+    env = bot_env(tmp_path, telegram, discord_fake)
+    wrong = {**env, "TELEGRAM_BOT_TOKEN": "123:wrong-telegram-token", "DISCORD_BOT_TOKEN": "wrong.discord.token"}
+    try:
+        status, report = await check(env, tmp_path)
+        assert status == 0, report
+        assert "telegram: token accepted (@hashtag_test_bot)" in report
+        assert "discord: token accepted (hashtags)" in report
+        status, report = await check(wrong, tmp_path)
+    finally:
+        await telegram.stop()
+        await discord_fake.stop()
+    assert status == 1
+    assert "telegram: TELEGRAM_BOT_TOKEN was rejected by Telegram" in report
+    assert "discord: DISCORD_BOT_TOKEN was rejected by Discord (401)" in report
+    assert "wrong-telegram-token" not in report and "wrong.discord.token" not in report
+    status, report = await check(env, tmp_path)  # both platforms gone
+    assert status == 1 and "telegram: cannot reach TELEGRAM_API_BASE_URL" in report
+    assert "discord: cannot reach DISCORD_API_BASE_URL" in report and TELEGRAM_TOKEN not in report

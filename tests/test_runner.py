@@ -111,7 +111,6 @@ def test_console_prints_what_the_bot_would_answer(tmp_path: Path) -> None:
 @pytest.mark.parametrize("adapters", [("telegram",), ("discord",), ("telegram", "discord")], ids="+".join)
 async def test_runner_serves_configured_adapters_and_stops_cleanly_on_sigterm(adapters, tmp_path: Path) -> None:
     """The real runner in its own process, against the local fakes; SIGTERM loses no log row."""
-    import asyncio
     import signal
     import sqlite3
 
@@ -136,12 +135,7 @@ async def test_runner_serves_configured_adapters_and_stops_cleanly_on_sigterm(ad
             assert photo.name.split("-")[0] in telegram.replies_to(7)[0]["text"]
             assert [c["command"] for c in telegram.commands][:2] == ["start", "help"], "the command menu is set"
         if "discord" in adapters:
-            await asyncio.wait_for(discord_fake.identified.wait(), 60)
-            attachment = discord_fake.attachment(photo.read_bytes())
-            interaction = await discord_fake.slash(
-                8, "hashtags", [{"name": "image", "type": 11, "value": attachment["id"]}], [attachment]
-            )
-            await discord_fake.wait_for(lambda: discord_fake.responses_to(interaction)[1], timeout=60)
+            await discord_fake.ask_for_hashtags(8, photo.read_bytes())
         process.send_signal(signal.SIGTERM)
         status, log = await process.finish()
     finally:
