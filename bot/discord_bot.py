@@ -287,7 +287,7 @@ class HashtagCommands:
                 break
         await teaching.refit(scope)
         count, advice = await teaching.review(scope, command.name)
-        lines.insert(0, f"“{command.name}” has {photo_count(count)}.")
+        lines.insert(0, f"“{discord.utils.escape_markdown(command.name)}” has {photo_count(count)}.")
         if count >= MIN_EXAMPLES:
             lines.append("I recognise it in this server from now on. Run /learn again to add more photos.")
         await self._follow_up(interaction, "\n".join(lines + warnings + advice)[:MESSAGE_LIMIT], ephemeral=True)
@@ -302,10 +302,11 @@ class HashtagCommands:
         except TeachingError as error:
             await self._refuse(interaction, str(error))
             return
-        await interaction.response.send_message(forgot_text(name, forgotten, " in this server"), ephemeral=True)
+        text = forgot_text(discord.utils.escape_markdown(name), forgotten, " in this server")
+        await interaction.response.send_message(text, ephemeral=True)
 
     async def labels(self, interaction: discord.Interaction) -> None:
-        text = await self.pipeline.teaching.describe(self._taught_scope(interaction))
+        text = discord.utils.escape_markdown(await self.pipeline.teaching.describe(self._taught_scope(interaction)))
         await interaction.response.send_message(text[:MESSAGE_LIMIT], ephemeral=True)
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
