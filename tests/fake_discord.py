@@ -76,6 +76,7 @@ class FakeDiscord:
         self.deleted_originals: set[str] = set()  # interaction tokens whose deferred response was deleted
         self.cdn_failures: list[int | str] = []  # statuses (or "reset") the next attachment downloads get
         self.gateway_down = 0
+        self.rest_down = 0  # the next logins (GET /users/@me) have their connection dropped
         self.closing_code: int | None = None  # the next connections to the gateway are refused (502), as in an outage
         self.followup_failures: list[int] = []  # statuses the next followups get instead of being posted
 
@@ -255,6 +256,10 @@ class FakeDiscord:
         self._changes.notify()
 
     async def _me(self, request: web.Request) -> web.Response:
+        if self.rest_down:
+            self.rest_down -= 1
+            request.transport.abort()  # the REST API unreachable: the login's connection drops
+            return web.Response(status=500)
         if request.headers.get("Authorization") != f"Bot {TOKEN}":
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         return _json(BOT_USER)
