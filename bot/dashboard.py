@@ -86,7 +86,7 @@ def render_dashboard(report: Report) -> str:
             [[a.name, adapter_line(a).partition(": ")[2], _when(a.at)] for a in report.adapters],
             "No chat platform has run yet.",
         )
-        + (f"<p>{escape(request_log_line(report))}</p>" if request_log_line(report) else "")
+        + (f"<p>{escape(log_line)}</p>" if (log_line := request_log_line(report)) else "")
         + "</section>",
         "<section><h2>Taught labels</h2>"
         + _table(

@@ -115,7 +115,8 @@ def stats_text(report: Report) -> str:
     lines.append("top subjects: " + (", ".join(f"{n} ({c})" for n, c in stats.top_labels) or "—"))
     lines.append("top tags: " + (", ".join(f"#{n} ({c})" for n, c in stats.top_tags) or "—"))
     lines.append("errors: " + (", ".join(f"{n} ({c})" for n, c in stats.errors) or "none"))
-    lines += [request_log_line(report)] if request_log_line(report) else []
+    if log_line := request_log_line(report):
+        lines.append(log_line)
     lines.append(
         f"Instagram: {'paused' if health.paused else 'ok'}; failures in a row {health.failures}"
         + (f"; last error: {health.last_error}" if health.last_error else "")
