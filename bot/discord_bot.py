@@ -445,7 +445,10 @@ class DiscordAdapter:
             report = self._report
 
             async def on_ready() -> None:
-                await report(True, "receiving")
+                # discord.py dispatches `ready` ~2 s after READY even when the gateway has closed
+                # for good since: a client that has already stopped must not report itself receiving.
+                if not client.is_closed():
+                    await report(True, "receiving")
 
             client.event(on_ready)
         return client

@@ -368,6 +368,35 @@ async def test_the_plain_client_survives_discord_down_at_start(
     assert set(states[:-1]) == {(False, f"Discord did not answer ({error}); trying again")}
 
 
+@pytest.mark.parametrize("sharded", [False, True], ids=["client", "sharded"])
+async def test_a_token_revoked_right_after_ready_stays_reported(fake, config, pipeline, sharded) -> None:
+    """discord.py dispatches `ready` ~2 s after READY even when the gateway closed for good since
+    (the sharded client does): that late event must not report a stopped adapter as receiving."""
+    from bot.discord_bot import DiscordAdapter
+
+    config = dataclasses.replace(
+        config, discord_token=TOKEN, discord_api_base_url=fake.api_url, discord_sharded=sharded
+    )
+    states: list[tuple[bool, str]] = []
+
+    async def report(now_receiving: bool, detail: str) -> None:
+        states.append((now_receiving, detail))
+
+    adapter = DiscordAdapter(config, pipeline, report)
+    await adapter.start()
+    try:
+        await asyncio.wait_for(fake.identified.wait(), 60)
+        await fake.close_gateway(4004)
+        with pytest.raises(discord.ConnectionClosed):
+            await asyncio.wait_for(asyncio.shield(adapter.running), 30)
+        if sharded:
+            await adapter.client.wait_for("ready", timeout=30)
+            await asyncio.gather(*(t for t in asyncio.all_tasks() if t.get_name() == "discord.py: on_ready"))
+    finally:
+        await adapter.stop()
+    assert (True, "receiving") not in states
+
+
 @pytest.mark.parametrize(
     ("failures", "expected"),
     [([500, "reset"], None), ([404], "(Discord answered 404)"), ([500, 502, 503], "(Discord answered 503)")],

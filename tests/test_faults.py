@@ -115,6 +115,7 @@ async def test_one_platform_down_the_other_serves_and_check_says_which(tmp_path:
     assert_clean(output)
     status, report = await check(env, tmp_path)
     assert "telegram: not running (last run: TELEGRAM_BOT_TOKEN was rejected" in report, report
+    assert "discord: not running (last run: DISCORD_BOT_TOKEN was rejected by Discord (4004)" in report, report
 
 
 async def test_an_unopenable_database_gets_one_line(tmp_path: Path) -> None:
