@@ -87,7 +87,7 @@ async def warm_cache(database: Path, photos: list[list[tuple[int, int, bytes]]])
                 await trend_store.save_search(db, query, tags)
             tags = {candidate.tag for candidate in candidates(scene, catalogue, related)}
             await trend_store.save_counts(db, {tag: int(10 ** rng.uniform(3.5, 8)) for tag in sorted(tags)})
-        await db.execute("DELETE FROM pending_queries")
+        await db.write("DELETE FROM pending_queries")
     finally:
         await db.close()
         await classifier.aclose()
@@ -196,8 +196,7 @@ async def storage_rate(writers: int, per_writer: int) -> dict:
             started = time.perf_counter()
             await asyncio.gather(*(writer(w) for w in range(writers)))
             elapsed = time.perf_counter() - started
-            async with db.execute("SELECT count(*) FROM requests") as cursor:
-                stored = (await cursor.fetchone())[0]
+            stored = (await db.execute_fetchall("SELECT count(*) FROM requests"))[0][0]
         finally:
             await db.close()
     return {"writers": writers, "rows": stored, "lost": writers * per_writer - stored, "rows_per_s": stored / elapsed}

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
-import aiosqlite
 import numpy as np
 
 from bot.config import Config, load_config_or_exit
@@ -32,7 +31,7 @@ from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.model_folder import REGIONS_FILE, STATS_FILE
 from storage import adapter_state, inbox, request_log, taught, trend_store
-from storage.database import DAY, DatabaseUnavailable, SchemaTooNew, open_database, write
+from storage.database import DAY, DatabaseError, DatabaseUnavailable, SchemaTooNew, open_database
 from trends.catalogue import Catalogue
 from trends.instagram import InstagramClient
 from trends.refresher import TrendRefresher
@@ -42,7 +41,7 @@ log = logging.getLogger("bot")
 
 async def open_pipeline(config: Config) -> Pipeline:
     classifier = Classifier(config.model_dir, confidence=config.confidence)
-    db = await open_database(config.database_path)
+    db = await open_database(config.database)
     pipeline = Pipeline(
         classifier,
         db,
@@ -116,17 +115,17 @@ async def check(config: Config) -> int:
     except (OSError, ValueError, KeyError) as error:
         problems.append(f"model: {error}")
     try:
-        db = await open_database(config.database_path)
+        db = await open_database(config.database)
         try:
-            await write(db, "BEGIN IMMEDIATE")
-            await write(db, "ROLLBACK")
+            async with db.transaction():  # takes the write lock (SQLite) or a connection (PostgreSQL)
+                pass
             health = await trend_store.health(db)
             taught_labels = await taught.labels(db, await taught.scopes(db))
             adapters = await adapter_state.states(db)
             dropped = await request_log.dropped_rows(db)
         finally:
             await db.close()
-        print(f"database: ok ({config.database_path}, writable)")
+        print(f"database: ok ({db.where}, writable)")
         print(f"teaching: {learning}; {len(taught_labels)} taught label(s)")
         if dropped:
             print(f"request log: {dropped} row(s) lost to a full disk (see the bot's log for when)")
@@ -144,7 +143,7 @@ async def check(config: Config) -> int:
                 "paused until " + time.strftime("%F %T", time.localtime(health.pause_until)) if health.paused else "ok"
             )
             print(f"instagram: {state}; failures in a row {health.failures}; last error {health.last_error or '-'}")
-    except (OSError, aiosqlite.Error, SchemaTooNew, DatabaseUnavailable) as error:
+    except (OSError, DatabaseError, SchemaTooNew, DatabaseUnavailable) as error:
         problems.append(f"database: {error}")
     for line, well in await token_lines(config):
         if well:

@@ -12,6 +12,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -53,9 +54,12 @@ class Config:
     adapter_retry: float = _env("ADAPTER_RETRY_SECONDS", 60.0)
     discord_token: str = _secret("DISCORD_BOT_TOKEN")
     discord_sharded: bool = _env("DISCORD_SHARDED", False)
+    discord_shard_count: int = _env("DISCORD_SHARD_COUNT", 0)
+    discord_shard_ids: frozenset[int] = _env("DISCORD_SHARD_IDS", frozenset())
     discord_api_base_url: str = _env("DISCORD_API_BASE_URL", "https://discord.com/api/v10")
     admin_ids: frozenset[int] = _env("ADMIN_IDS", frozenset())
     database_path: Path = _env("DATABASE_PATH", Path("data/bot.sqlite3"))
+    database_url: str = _secret("DATABASE_URL")
     model_dir: Path = _env("MODEL_DIR", DEFAULT_MODEL_DIR)
     confidence: float = _env("CONFIDENCE_THRESHOLD", 0.5)
     max_image_pixels: int = _env("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS)
@@ -97,9 +101,16 @@ class Config:
         """Whether the web server listens beyond this machine (and so needs WEB_API_TOKEN)."""
         return self.web_host not in ("127.0.0.1", "localhost", "::1")
 
+    @property
+    def database(self) -> Path | str:
+        """Where the data lives: DATABASE_URL's PostgreSQL when set, else the SQLite file at DATABASE_PATH."""
+        return self.database_url or self.database_path
+
     def secrets(self) -> list[str]:
-        """Values that must never reach a log line."""
-        return [getattr(self, f.name) for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name)]
+        """Values that must never reach a log line (DATABASE_URL's password on its own too)."""
+        values = [getattr(self, f.name) for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name)]
+        password = urlsplit(self.database_url).password if self.database_url else None
+        return values + ([password] if password else [])
 
 
 def _parse(raw: str, kind: object) -> object:
@@ -176,6 +187,16 @@ def _check(config: Config) -> None:
         (config.replay_minutes >= 0, "TELEGRAM_REPLAY_MINUTES must be >= 0"),
         (config.adapter_retry > 0, "ADAPTER_RETRY_SECONDS must be > 0"),
         (1 <= config.web_port <= 65535, "WEB_PORT must be 1..65535"),
+        (
+            not config.database_url or config.database_url.startswith(("postgresql://", "postgres://")),
+            "DATABASE_URL must be a postgresql:// URL (leave it empty for SQLite at DATABASE_PATH)",
+        ),
+        (config.discord_shard_count >= 0, "DISCORD_SHARD_COUNT must be >= 0"),
+        (
+            not config.discord_shard_ids
+            or (config.discord_shard_count > 0 and max(config.discord_shard_ids) < config.discord_shard_count),
+            "DISCORD_SHARD_IDS must be below DISCORD_SHARD_COUNT (ids start at 0), and needs it set",
+        ),
         (config.web_photos_per_minute >= 1, "WEB_PHOTOS_PER_MINUTE must be >= 1"),
         (
             not config.web_exposed or bool(config.web_api_token),

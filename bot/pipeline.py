@@ -19,14 +19,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import aiosqlite
-
 from bot.teaching import GLOBAL, Teaching
 from inference.classifier import Classifier, Prediction
 from inference.decode import ImageRejected, decode_photo, decoded_pixels
 from inference.pixel_budget import PixelBudget
 from inference.scene import Scene, describe
 from storage import adapter_state, request_log, settings, taught, trend_store
+from storage.database import Database
 from storage.request_log import LoggedRequest
 from storage.request_writer import RequestWriter
 from trends.cache import TrendCache
@@ -70,7 +69,7 @@ class Pipeline:
     """Shared by every adapter in the process: one classifier, one database, one catalogue."""
 
     classifier: Classifier
-    db: aiosqlite.Connection
+    db: Database
     catalogue: Catalogue
     default_tag_count: int = 5
     max_image_pixels: int = 50_000_000

@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import aiosqlite
 import numpy as np
 
 from inference.classifier import Classifier
@@ -25,6 +24,7 @@ from inference.model_folder import TAUGHT_FILE
 from inference.pixel_budget import PixelBudget
 from inference.values import Prediction, TaughtClass
 from storage import taught
+from storage.database import Database
 from trends.tags import is_valid, normalise
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def learn_command(label: str, tags: Iterable[str], example: str) -> LearnCommand
 class Teaching:
     """The taught classes of every scope and their fitted heads, shared by both adapters."""
 
-    db: aiosqlite.Connection
+    db: Database
     classifier: Classifier
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     decode_budget: PixelBudget = field(default_factory=lambda: PixelBudget(0))

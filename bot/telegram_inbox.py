@@ -14,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiosqlite
 from telegram import Bot, Update
 from telegram.ext import SimpleUpdateProcessor
 
 from storage import inbox
+from storage.database import Database, DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 class Inbox:
     """The database side, for one bot (update ids are per bot)."""
 
-    def __init__(self, db: aiosqlite.Connection, max_age: float) -> None:
+    def __init__(self, db: Database, max_age: float) -> None:
         self.db, self.max_age = db, max_age
         self.bot_id = 0  # known once the bot has initialised (getMe)
 
@@ -39,14 +38,14 @@ class Inbox:
         durability for this update only: it is still handled."""
         try:
             return await inbox.receive(self.db, self.bot_id, update.update_id, json.dumps(update.to_dict()))
-        except (aiosqlite.Error, sqlite3.Error) as error:
+        except DatabaseError as error:
             log.warning("could not record update %d (%s): handling it anyway", update.update_id, error)
             return True
 
     async def answered(self, update: Update) -> None:
         try:
             await inbox.answer(self.db, self.bot_id, update.update_id)
-        except (aiosqlite.Error, sqlite3.Error) as error:
+        except DatabaseError as error:
             log.warning("could not mark update %d answered (%s)", update.update_id, error)
 
     async def unanswered(self, bot: Bot) -> list[Update]:

@@ -17,7 +17,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from storage.database import make_private
+from storage.sqlite_database import make_private
 
 DEFAULT_DB = Path(os.environ.get("DATABASE_PATH", "data/bot.sqlite3"))
 

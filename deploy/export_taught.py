@@ -26,7 +26,7 @@ from storage import taught
 from storage.database import open_database
 
 
-async def export(database: Path, model_dir: Path, scope: str, out: Path) -> list[TaughtClass]:
+async def export(database: Path | str, model_dir: Path, scope: str, out: Path) -> list[TaughtClass]:
     """Write `scope`'s taught classes made by the model's backbone to `out`; returns them."""
     db = await open_database(database)
     try:
@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scope", default=GLOBAL, help="'global' (default) or discord:<server id>")
     args = parser.parse_args(argv)
     config = load_config_or_exit()
-    if not config.database_path.exists():
+    if not config.database_url and not config.database_path.exists():
         print(f"no database at {config.database_path}", file=sys.stderr)
         return 2
-    classes = asyncio.run(export(config.database_path, config.model_dir, args.scope, args.out))
+    classes = asyncio.run(export(config.database, config.model_dir, args.scope, args.out))
     for taught_class in classes:
         print(f"{taught_class.name}: {len(taught_class.examples)} photos")
     print(f"exported {len(classes)} label(s) of scope {args.scope} to {args.out}")

@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.database import now, write
+from storage.database import Database, now
 
 
 @dataclass(frozen=True)
@@ -36,15 +34,14 @@ class AdapterState:
         return True
 
 
-async def set_state(db: aiosqlite.Connection, name: str, receiving: bool, detail: str) -> None:
-    await write(
-        db,
+async def set_state(db: Database, name: str, receiving: bool, detail: str) -> None:
+    await db.write(
         "INSERT INTO adapters (name, receiving, detail, pid, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE"
         " SET receiving = excluded.receiving, detail = excluded.detail, pid = excluded.pid, at = excluded.at",
         (name, int(receiving), detail, os.getpid(), now()),
     )
 
 
-async def states(db: aiosqlite.Connection) -> list[AdapterState]:
+async def states(db: Database) -> list[AdapterState]:
     rows = await db.execute_fetchall("SELECT name, receiving, detail, pid, at FROM adapters ORDER BY name")
     return [AdapterState(row[0], bool(row[1]), row[2], row[3], row[4]) for row in rows]

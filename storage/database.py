@@ -1,20 +1,19 @@
-"""Open the bot's SQLite file, safely shared by both chat adapters and the trend refresher.
+"""The bot's database: SQLite in one file by default, PostgreSQL when several processes share it.
 
-One aiosqlite connection serves the whole process: aiosqlite runs every
-statement on one thread in order, so concurrent writers queue instead of
-fighting over locks. WAL lets backups and admin queries read while the bot
-writes; the busy timeout covers other processes (a backup, the CLI).
+Every table is read and written through the two calls of `Database`, in SQL
+both engines accept (`?` placeholders, `ON CONFLICT`); each backend runs a
+statement as its own transaction, as SQLite's autocommit does. Driver errors
+come out as `DatabaseError`, so callers handle a full disk or a lost server
+the same way on either engine.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-
-import aiosqlite
+from typing import Any, Protocol
 
 from storage.migrations import MIGRATIONS
 
@@ -23,35 +22,49 @@ DAY = 24 * HOUR
 
 
 class SchemaTooNew(Exception):
-    """The file was written by a newer version of the bot; we refuse to touch it."""
+    """The database was written by a newer version of the bot; we refuse to touch it."""
 
 
 class DatabaseUnavailable(Exception):
-    """The file cannot be opened or created: a directory without permission, a full disk, a path that is a folder."""
+    """The database cannot be opened: a directory without permission, a full disk, a server that does not answer."""
 
 
-async def open_database(path: Path | str, busy_timeout_ms: int = 5000) -> aiosqlite.Connection:
-    """Open (creating or upgrading) the database at `path`, readable by its owner only.
+class DatabaseError(Exception):
+    """A statement failed (a full disk, a locked file, a lost server); the driver's error is the cause."""
 
-    SQLite gives the -wal and -shm files the database file's permissions, so
-    creating the file 0600 first keeps all three private whatever the umask.
-    """
+
+class Database(Protocol):
+    """What the storage modules need of an engine."""
+
+    dialect: str  # "sqlite" or "postgresql"
+    where: str  # for people: the file, or the server and database (never a password)
+
+    async def execute_fetchall(self, sql: str, parameters: Iterable = ()) -> Sequence[Sequence[Any]]:
+        """The rows of a query."""
+
+    async def write(self, sql: str, parameters: Iterable = (), *, many: bool = False) -> int:
+        """Run a statement that returns no rows (with each parameter tuple when `many`); rows changed."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Database]:
+        """Statements on the yielded handle commit together, and migrations are taken one process at a time."""
+
+    def leadership(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """True while this process is the one doing `name` (the Instagram refresher) among all sharing the database.
+
+        Held until the context exits or the process dies; False when another process holds it.
+        """
+
+    async def schema_version(self) -> int: ...
+
+    async def set_schema_version(self, version: int) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+async def open_database(target: Path | str, busy_timeout_ms: int = 5000) -> Database:
+    """Open (creating or upgrading) the database at `target`: a `postgresql://` URL, else an SQLite path."""
+    db = await connect(target, busy_timeout_ms)
     try:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            make_private(Path(path))
-        db = await aiosqlite.connect(str(path), isolation_level=None)
-    except (OSError, sqlite3.Error) as error:
-        raise DatabaseUnavailable(f"cannot open DATABASE_PATH {path}: {error}") from None
-    db.row_factory = aiosqlite.Row
-    try:
-        try:
-            await write(db, f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            await write(db, "PRAGMA journal_mode = WAL")
-        except sqlite3.Error as error:
-            raise DatabaseUnavailable(f"cannot open DATABASE_PATH {path}: {error}") from None
-        await write(db, "PRAGMA synchronous = NORMAL")
-        await write(db, "PRAGMA foreign_keys = ON")
         await migrate(db)
     except BaseException:
         await db.close()
@@ -59,50 +72,41 @@ async def open_database(path: Path | str, busy_timeout_ms: int = 5000) -> aiosql
     return db
 
 
-def make_private(path: Path) -> None:
-    """Create `path` (and chmod it, with its -wal and -shm) as owner-only: the log holds user ids."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if file.exists():
-            os.chmod(file, 0o600)
+async def connect(target: Path | str, busy_timeout_ms: int = 5000) -> Database:
+    """The engine `target` names, its schema as found (`open_database` upgrades it)."""
+    if str(target).startswith(("postgresql://", "postgres://")):
+        from storage.postgres_database import PostgresDatabase
+
+        return await PostgresDatabase.open(str(target))
+    from storage.sqlite_database import SqliteDatabase
+
+    return await SqliteDatabase.open(target, busy_timeout_ms)
 
 
-async def schema_version(db: aiosqlite.Connection) -> int:
-    (row,) = await db.execute_fetchall("PRAGMA user_version")
-    return int(row[0])
+async def migrate(db: Database) -> int:
+    """Apply the numbered migrations the database has not seen yet, each in its own transaction.
 
-
-async def migrate(db: aiosqlite.Connection) -> int:
-    """Apply the numbered migrations the file has not seen yet, each in its own transaction."""
-    current = await schema_version(db)
-    if current > len(MIGRATIONS):
-        raise SchemaTooNew(
-            f"The database schema is version {current}, but this bot knows versions up to {len(MIGRATIONS)}. "
-            "It was written by a newer release: upgrade the bot or point DATABASE_PATH at another file."
-        )
-    for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-        await write(db, "BEGIN IMMEDIATE")
-        try:
-            for statement in filter(str.strip, script.split(";")):
-                await write(db, statement)
-            await write(db, f"PRAGMA user_version = {version}")
-            await write(db, "COMMIT")
-        except BaseException:
-            await write(db, "ROLLBACK")
-            raise
-    return len(MIGRATIONS)
-
-
-async def write(db: aiosqlite.Connection, sql: str, parameters: Iterable = (), *, many: bool = False) -> int:
-    """Run a statement that returns no rows, closing its cursor on the database thread; rows changed.
-
-    A cursor left to be freed on the event loop's thread resets its cached
-    statement there while the database thread may be running it: under load
-    sqlite3 then raises "bad parameter or other API misuse" (python/cpython#118172).
-    Reads use `execute_fetchall`, which frees its cursor on the database thread too.
+    The version is read inside the transaction, which both engines give one process at a
+    time, so processes starting together upgrade a shared database once.
     """
-    async with (db.executemany if many else db.execute)(sql, parameters) as cursor:
-        return cursor.rowcount
+    while True:
+        async with db.transaction() as tx:
+            current = await tx.schema_version()
+            if current > len(MIGRATIONS):
+                raise SchemaTooNew(
+                    f"The database schema is version {current}, but this bot knows versions up to "
+                    f"{len(MIGRATIONS)}. It was written by a newer release: upgrade the bot or point "
+                    "DATABASE_PATH (or DATABASE_URL) at another database."
+                )
+            if current == len(MIGRATIONS):
+                return current
+            for statement in statements(MIGRATIONS[current]):
+                await tx.write(statement)
+            await tx.set_schema_version(current + 1)
+
+
+def statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
 
 
 def now() -> float:

@@ -10,32 +10,28 @@ is still recognised.
 
 from __future__ import annotations
 
-import aiosqlite
-
-from storage.database import DAY, now, write
+from storage.database import DAY, Database, now
 
 KEPT_DAYS = 2.0
 
 
-async def receive(db: aiosqlite.Connection, bot: int, update_id: int, payload: str) -> bool:
+async def receive(db: Database, bot: int, update_id: int, payload: str) -> bool:
     """Record an update; False when it was already here (a redelivery)."""
-    inserted = await write(
-        db,
-        "INSERT OR IGNORE INTO inbox (bot, update_id, received_at, payload) VALUES (?, ?, ?, ?)",
+    inserted = await db.write(
+        "INSERT INTO inbox (bot, update_id, received_at, payload) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (bot, update_id, now(), payload),
     )
     return inserted == 1
 
 
-async def answer(db: aiosqlite.Connection, bot: int, update_id: int) -> None:
-    await write(
-        db,
+async def answer(db: Database, bot: int, update_id: int) -> None:
+    await db.write(
         "UPDATE inbox SET answered_at = ?, payload = NULL WHERE bot = ? AND update_id = ?",
         (now(), bot, update_id),
     )
 
 
-async def unanswered(db: aiosqlite.Connection, bot: int, max_age: float) -> list[str]:
+async def unanswered(db: Database, bot: int, max_age: float) -> list[str]:
     """Payloads of the updates received in the last `max_age` seconds and never answered, oldest first."""
     rows = await db.execute_fetchall(
         "SELECT payload FROM inbox WHERE bot = ? AND answered_at IS NULL AND payload IS NOT NULL"
@@ -45,7 +41,7 @@ async def unanswered(db: aiosqlite.Connection, bot: int, max_age: float) -> list
     return [row[0] for row in rows]
 
 
-async def tidy(db: aiosqlite.Connection, max_age: float) -> int:
+async def tidy(db: Database, max_age: float) -> int:
     """Clear payloads too old to replay, forget rows older than KEPT_DAYS; rows forgotten."""
-    await write(db, "UPDATE inbox SET payload = NULL WHERE payload IS NOT NULL AND received_at < ?", (now() - max_age,))
-    return await write(db, "DELETE FROM inbox WHERE received_at < ?", (now() - KEPT_DAYS * DAY,))
+    await db.write("UPDATE inbox SET payload = NULL WHERE payload IS NOT NULL AND received_at < ?", (now() - max_age,))
+    return await db.write("DELETE FROM inbox WHERE received_at < ?", (now() - KEPT_DAYS * DAY,))

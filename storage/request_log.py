@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import aiosqlite
-
-from storage.database import DAY, now, write
+from storage.database import DAY, Database, now
 
 
 @dataclass
@@ -33,9 +32,8 @@ class LoggedRequest:
     error: str | None = None
 
 
-async def log_request(db: aiosqlite.Connection, request: LoggedRequest, at: float | None = None) -> None:
-    await write(
-        db,
+async def log_request(db: Database, request: LoggedRequest, at: float | None = None) -> None:
+    await db.write(
         "INSERT INTO requests (created_at, platform, chat_id, user_id, image_sha256, labels, hashtags, latency_ms,"
         " total_ms, model_version, outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -55,21 +53,21 @@ async def log_request(db: aiosqlite.Connection, request: LoggedRequest, at: floa
     )
 
 
-async def record_gap(db: aiosqlite.Connection, dropped: int) -> None:
+async def record_gap(db: Database, dropped: int) -> None:
     """Note that `dropped` rows were lost (they could not wait any longer for the disk)."""
-    await write(db, "INSERT INTO log_gaps (at, dropped) VALUES (?, ?)", (now(), dropped))
+    await db.write("INSERT INTO log_gaps (at, dropped) VALUES (?, ?)", (now(), dropped))
 
 
-async def dropped_rows(db: aiosqlite.Connection, days: float | None = None) -> int:
+async def dropped_rows(db: Database, days: float | None = None) -> int:
     """Request rows lost to a full disk, over the last `days` (or ever)."""
     since = now() - days * DAY if days is not None else 0.0
     rows = await db.execute_fetchall("SELECT coalesce(sum(dropped), 0) FROM log_gaps WHERE at >= ?", (since,))
-    return rows[0][0]
+    return int(rows[0][0])  # PostgreSQL sums BIGINTs as NUMERIC
 
 
-async def delete_older_than(db: aiosqlite.Connection, days: float) -> int:
+async def delete_older_than(db: Database, days: float) -> int:
     """Data retention: drop request rows older than `days`; returns how many went."""
-    return await write(db, "DELETE FROM requests WHERE created_at < ?", (now() - days * DAY,))
+    return await db.write("DELETE FROM requests WHERE created_at < ?", (now() - days * DAY,))
 
 
 @dataclass
@@ -90,34 +88,35 @@ class Stats:
     dropped: int = 0
 
 
+def _day(stamp: float) -> str:
+    """The UTC date of a Unix time, as SQLite's date(x, 'unixepoch') gives it."""
+    return time.strftime("%Y-%m-%d", time.gmtime(stamp))
+
+
 def _percentile(values: list[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else 0.0
 
 
-async def request_stats(db: aiosqlite.Connection, days: float = 7, top: int = 10) -> Stats:
+async def request_stats(db: Database, days: float = 7, top: int = 10) -> Stats:
     """Requests per day and platform, latency percentiles, top labels and tags, errors, over `days`."""
     since = now() - days * DAY
-    per_day = [
-        (r[0], r[1], r[2])
-        for r in await db.execute_fetchall(
-            "SELECT date(created_at, 'unixepoch') AS day, platform, count(*) FROM requests WHERE created_at >= ?"
-            " GROUP BY day, platform ORDER BY day, platform",
+    rows = [
+        (total, label_json, tag_json, outcome, _day(created), stage_json, platform)
+        for total, label_json, tag_json, outcome, created, stage_json, platform in await db.execute_fetchall(
+            "SELECT total_ms, labels, hashtags, outcome, created_at, latency_ms, platform FROM requests"
+            " WHERE created_at >= ?",
             (since,),
         )
     ]
-    rows = await db.execute_fetchall(
-        "SELECT total_ms, labels, hashtags, outcome, date(created_at, 'unixepoch'), latency_ms FROM requests"
-        " WHERE created_at >= ?",
-        (since,),
-    )
+    per_day = [(day, platform, n) for (day, platform), n in sorted(Counter((r[4], r[6]) for r in rows).items())]
     latencies = sorted(r[0] for r in rows if r[3] == "ok" and r[0] is not None)
     labels: Counter[str] = Counter()
     tags: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     stages: dict[tuple[str, str], list[float]] = {}
-    for _, label_json, tag_json, outcome, day, stage_json in rows:
+    for _, label_json, tag_json, outcome, day, stage_json, _ in rows:
         top_label = json.loads(label_json)[:1]
         labels.update(name for name, _ in top_label)
         tags.update(json.loads(tag_json))

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections import deque
 
-import aiosqlite
-
 from storage import request_log
-from storage.database import now
+from storage.database import Database, DatabaseError, now
 from storage.request_log import LoggedRequest
 
 log = logging.getLogger(__name__)
@@ -28,7 +25,7 @@ RETRY_SECONDS = 5.0
 class RequestWriter:
     """Writes each request once; what cannot be written yet waits (up to `capacity` rows)."""
 
-    def __init__(self, db: aiosqlite.Connection, capacity: int = 10_000) -> None:
+    def __init__(self, db: Database, capacity: int = 10_000) -> None:
         self.db = db
         self.waiting: deque[tuple[LoggedRequest, float]] = deque()
         self.capacity = capacity
@@ -58,7 +55,7 @@ class RequestWriter:
                     await request_log.record_gap(self.db, self.dropped)
                     log.warning("the request log lost %d row(s) while the database could not be written", self.dropped)
                     self.dropped = 0
-            except (aiosqlite.Error, sqlite3.Error) as error:
+            except DatabaseError as error:
                 while len(self.waiting) > self.capacity:
                     self.waiting.popleft()
                     self.dropped += 1

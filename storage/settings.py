@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.database import now, write
+from storage.database import Database, now
 
 # Tags per answer: 5 by default (Instagram shows about five per post since Dec 2025), 30 at most
 # (Instagram's own limit per post).
@@ -22,7 +20,7 @@ class ChatSettings:
     show_counts: bool | None = None
 
 
-async def get_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: str) -> ChatSettings:
+async def get_chat_settings(db: Database, platform: str, chat_id: str) -> ChatSettings:
     rows = await db.execute_fetchall(
         "SELECT tag_count, show_counts FROM chat_settings WHERE platform = ? AND chat_id = ?",
         (platform, str(chat_id)),
@@ -33,11 +31,10 @@ async def get_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: st
     return ChatSettings(tag_count, None if show_counts is None else bool(show_counts))
 
 
-async def save_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: str, settings: ChatSettings) -> None:
+async def save_chat_settings(db: Database, platform: str, chat_id: str, settings: ChatSettings) -> None:
     if settings.tag_count is not None and not 1 <= settings.tag_count <= MAX_TAG_COUNT:
         raise ValueError(f"tag count must be between 1 and {MAX_TAG_COUNT}")
-    await write(
-        db,
+    await db.write(
         "INSERT INTO chat_settings (platform, chat_id, tag_count, show_counts) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (platform, chat_id) DO UPDATE SET tag_count = excluded.tag_count,"
         " show_counts = excluded.show_counts",
@@ -50,14 +47,13 @@ async def save_chat_settings(db: aiosqlite.Connection, platform: str, chat_id: s
     )
 
 
-async def blocked_tags(db: aiosqlite.Connection) -> set[str]:
+async def blocked_tags(db: Database) -> set[str]:
     return {row[0] for row in await db.execute_fetchall("SELECT tag FROM blocklist")}
 
 
-async def block_tags(db: aiosqlite.Connection, tags: list[str], reason: str = "") -> None:
-    await write(
-        db,
-        "INSERT OR IGNORE INTO blocklist (tag, reason, added_at) VALUES (?, ?, ?)",
+async def block_tags(db: Database, tags: list[str], reason: str = "") -> None:
+    await db.write(
+        "INSERT INTO blocklist (tag, reason, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         [(tag.lower().lstrip("#"), reason, now()) for tag in tags],
         many=True,
     )

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import aiosqlite
 import numpy as np
 
 from inference.values import TaughtClass
-from storage.database import now, write
+from storage.database import Database, now
 
 
 @dataclass(frozen=True)
@@ -28,22 +27,18 @@ class TaughtLabel:
     examples: int
 
 
-async def save_label(db: aiosqlite.Connection, scope: str, name: str, tags: list[str], user: str) -> None:
+async def save_label(db: Database, scope: str, name: str, tags: list[str], user: str) -> None:
     """Create the label, or replace its tags when new ones are given (an empty list keeps the old ones)."""
-    await write(
-        db,
+    await db.write(
         "INSERT INTO taught_labels (scope, name, tags, created_by, created_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (scope, name) DO UPDATE SET tags = excluded.tags WHERE excluded.tags != '[]'",
         (scope, name, json.dumps(tags), user, now()),
     )
 
 
-async def add_example(
-    db: aiosqlite.Connection, scope: str, name: str, backbone: str, embeddings: np.ndarray, user: str
-) -> int:
+async def add_example(db: Database, scope: str, name: str, backbone: str, embeddings: np.ndarray, user: str) -> int:
     """Store one photo's views×dim embeddings; returns how many examples the label now has."""
-    await write(
-        db,
+    await db.write(
         "INSERT INTO taught_examples (scope, label, backbone, views, embedding, added_by, added_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (scope, name, backbone, len(embeddings), embeddings.astype(np.float16).tobytes(), user, now()),
@@ -51,19 +46,19 @@ async def add_example(
     return await example_count(db, scope, name)
 
 
-async def example_count(db: aiosqlite.Connection, scope: str, name: str) -> int:
+async def example_count(db: Database, scope: str, name: str) -> int:
     (row,) = await db.execute_fetchall(
         "SELECT count(*) FROM taught_examples WHERE scope = ? AND label = ?", (scope, name)
     )
     return row[0]
 
 
-async def forget(db: aiosqlite.Connection, scope: str, name: str) -> bool:
+async def forget(db: Database, scope: str, name: str) -> bool:
     """Delete the label and its examples; False when there was no such label."""
-    return await write(db, "DELETE FROM taught_labels WHERE scope = ? AND name = ?", (scope, name)) > 0
+    return await db.write("DELETE FROM taught_labels WHERE scope = ? AND name = ?", (scope, name)) > 0
 
 
-async def labels(db: aiosqlite.Connection, scopes: list[str]) -> list[TaughtLabel]:
+async def labels(db: Database, scopes: list[str]) -> list[TaughtLabel]:
     marks = ",".join("?" * len(scopes))
     rows = await db.execute_fetchall(
         f"SELECT l.scope, l.name, l.tags, count(e.id) FROM taught_labels l LEFT JOIN taught_examples e"
@@ -74,12 +69,12 @@ async def labels(db: aiosqlite.Connection, scopes: list[str]) -> list[TaughtLabe
     return [TaughtLabel(row[0], row[1], tuple(json.loads(row[2])), row[3]) for row in rows]
 
 
-async def all_labels(db: aiosqlite.Connection) -> list[TaughtLabel]:
+async def all_labels(db: Database) -> list[TaughtLabel]:
     """Every taught label in every scope, for the admins' dashboard."""
     return await labels(db, await scopes(db))
 
 
-async def taught_classes(db: aiosqlite.Connection, scope: str, backbone: str) -> list[TaughtClass]:
+async def taught_classes(db: Database, scope: str, backbone: str) -> list[TaughtClass]:
     """Every label of `scope` with its examples made by `backbone` (labels without examples left out)."""
     rows = await db.execute_fetchall(
         "SELECT l.name, l.tags, e.views, e.embedding FROM taught_labels l JOIN taught_examples e"
@@ -93,5 +88,5 @@ async def taught_classes(db: aiosqlite.Connection, scope: str, backbone: str) ->
     return [TaughtClass(name, np.stack(examples), tags) for name, (tags, examples) in grouped.items()]
 
 
-async def scopes(db: aiosqlite.Connection) -> list[str]:
+async def scopes(db: Database) -> list[str]:
     return [row[0] for row in await db.execute_fetchall("SELECT DISTINCT scope FROM taught_labels ORDER BY scope")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from bot.pipeline import Pipeline
 from inference.classifier import Classifier
 from inference.model_folder import DEFAULT_MODEL_DIR, REGIONS_FILE
 from storage.database import open_database
+from tests import postgres
 from trends.catalogue import Catalogue
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -59,7 +60,7 @@ def tablecloth(seed: int) -> bytes:
 
 
 @asynccontextmanager
-async def serving(model_dir: Path, database: Path) -> AsyncIterator[Pipeline]:
+async def serving(model_dir: Path, database: Path | str) -> AsyncIterator[Pipeline]:
     """A pipeline on this model and database, closed afterwards."""
     classifier = Classifier(model_dir)
     db = await open_database(database)
@@ -71,6 +72,16 @@ async def serving(model_dir: Path, database: Path) -> AsyncIterator[Pipeline]:
         await shared.drain()
         await classifier.aclose()
         await db.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """A fresh database on each engine: an SQLite file, then a PostgreSQL schema (skipped without a server)."""
+    if request.param == "sqlite":
+        yield tmp_path / "bot.sqlite3"
+    else:
+        with postgres.fresh_schema() as url:
+            yield url
 
 
 @pytest.fixture

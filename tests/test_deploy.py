@@ -70,8 +70,7 @@ async def test_backup_while_writing_restores_to_a_consistent_database(tmp_path: 
     backup_tool.restore(copy, restored)
     reopened = await open_database(restored)
     try:
-        async with reopened.execute("SELECT count(*) FROM requests") as cursor:
-            assert (await cursor.fetchone())[0] == rows[0]
+        assert (await reopened.execute_fetchall("SELECT count(*) FROM requests"))[0][0] == rows[0]
     finally:
         await reopened.close()
     assert owner_only(restored)

@@ -76,8 +76,8 @@ async def test_slash_command_defers_then_follows_up_with_hashtags(client, fake, 
     block = text.split("```\n")[1].split("\n```")[0]
     assert 1 <= len(block.split()) <= 5 and all(tag.startswith("#") for tag in block.split())
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)
-    async with pipeline.db.execute("SELECT platform, chat_id, user_id, outcome FROM requests") as cursor:
-        assert tuple(await cursor.fetchone()) == ("discord", "500", "700", "ok")
+    rows = await pipeline.db.execute_fetchall("SELECT platform, chat_id, user_id, outcome FROM requests")
+    assert tuple(rows[0]) == ("discord", "500", "700", "ok")
 
 
 async def test_a_cat_is_named_a_cat_with_cat_tags(client, fake, everyday_photos) -> None:
@@ -287,8 +287,7 @@ async def test_a_failed_followup_is_retried_and_logged_once(client, fake, flower
     _, followups = await answered(fake, interaction)
     assert len(followups) == 1 and name in followups[0]["content"]
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)
-    async with pipeline.db.execute("SELECT outcome FROM requests") as cursor:
-        assert [tuple(row) for row in await cursor.fetchall()] == [("ok",)]
+    assert [tuple(row) for row in await pipeline.db.execute_fetchall("SELECT outcome FROM requests")] == [("ok",)]
 
 
 async def test_an_error_after_a_public_defer_stays_private(client, fake, flower_photos, pipeline) -> None:
@@ -412,8 +411,7 @@ async def test_attachment_downloads_are_retried_then_explained(
     interaction = await fake.slash(726, "hashtags", [image_option(photo)], [photo])
     _, followups = await answered(fake, interaction)
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)
-    async with pipeline.db.execute("SELECT outcome FROM requests") as cursor:
-        outcomes = [row[0] for row in await cursor.fetchall()]
+    outcomes = [row[0] for row in await pipeline.db.execute_fetchall("SELECT outcome FROM requests")]
     if expected is None:
         assert name in followups[0]["content"] and outcomes == ["ok"]
     else:
@@ -468,6 +466,5 @@ async def test_a_command_cut_short_by_shutdown_is_told_to_try_again(client, fake
     _, followups = await answered(fake, interaction)
     assert followups == [followups[0]] and followups[0]["content"] == RESTARTING and followups[0]["flags"] & EPHEMERAL
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)
-    async with pipeline.db.execute("SELECT outcome FROM requests") as cursor:
-        assert [row[0] for row in await cursor.fetchall()] == ["cancelled"]
+    assert [row[0] for row in await pipeline.db.execute_fetchall("SELECT outcome FROM requests")] == ["cancelled"]
     release.set()

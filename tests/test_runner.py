@@ -167,7 +167,7 @@ async def test_reply_path_survives_a_locked_database(pipeline, flower_photos) ->
     """Another process holding the write lock delays nothing visible: the answer still comes."""
     import sqlite3
 
-    await pipeline.db.execute("PRAGMA busy_timeout = 50")
+    await pipeline.db.write("PRAGMA busy_timeout = 50")
     path = next(row[2] for row in await pipeline.db.execute_fetchall("PRAGMA database_list"))
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")

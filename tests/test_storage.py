@@ -1,41 +1,53 @@
-"""SQLite storage: migrations, concurrent logging, admin figures, settings, retention."""
+"""Storage on both engines (SQLite, and PostgreSQL when a server is there): migrations, concurrent logging,
+admin figures, settings, retention."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
 
 from storage import request_log, settings, trend_store
-from storage.database import DAY, SchemaTooNew, open_database, schema_version
+from storage.database import DAY, SchemaTooNew, connect, open_database, statements
 from storage.migrations import MIGRATIONS
+
+ROOT = Path(__file__).parent.parent
 
 
 async def test_new_file_gets_the_latest_schema_with_wal_and_foreign_keys(tmp_path: Path) -> None:
     db = await open_database(tmp_path / "sub" / "bot.sqlite3")
     try:
-        assert await schema_version(db) == len(MIGRATIONS)
-        async with db.execute("PRAGMA journal_mode") as cursor:
-            assert (await cursor.fetchone())[0] == "wal"
-        async with db.execute("PRAGMA foreign_keys") as cursor:
-            assert (await cursor.fetchone())[0] == 1
+        assert await db.schema_version() == len(MIGRATIONS)
+        assert (await db.execute_fetchall("PRAGMA journal_mode"))[0][0] == "wal"
+        assert (await db.execute_fetchall("PRAGMA foreign_keys"))[0][0] == 1
     finally:
         await db.close()
 
 
-async def test_older_file_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite3"
-    raw = sqlite3.connect(path)
-    raw.executescript(MIGRATIONS[0])
-    raw.execute("PRAGMA user_version = 1")
-    raw.execute("INSERT INTO blocklist (tag, added_at) VALUES ('spam', 0)")
-    raw.commit()
-    raw.close()
-    db = await open_database(path)
+async def at_version(database: Path | str, version: int) -> None:
+    """Leave `database` as a release with `version` migrations would have."""
+    db = await connect(database)
     try:
-        assert await schema_version(db) == len(MIGRATIONS)
+        async with db.transaction() as tx:
+            for script in MIGRATIONS[:version]:
+                for statement in statements(script):
+                    await tx.write(statement)
+            await tx.set_schema_version(version)
+    finally:
+        await db.close()
+
+
+async def test_older_database_is_upgraded_and_keeps_its_rows(database: Path | str) -> None:
+    await at_version(database, 1)
+    old = await connect(database)
+    await old.write("INSERT INTO blocklist (tag, added_at) VALUES ('spam', 0)")
+    await old.close()
+    db = await open_database(database)
+    try:
+        assert await db.schema_version() == len(MIGRATIONS)
         assert await settings.blocked_tags(db) == {"spam"}
         await trend_store.queue_queries(db, ["daisy"])
         assert await trend_store.due_queries(db, 1e9, 1e9, 10) == ["daisy"]
@@ -43,17 +55,28 @@ async def test_older_file_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None
         await db.close()
 
 
-async def test_newer_file_is_refused_with_a_clear_message(tmp_path: Path) -> None:
-    path = tmp_path / "new.sqlite3"
-    raw = sqlite3.connect(path)
-    raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    raw.close()
+async def test_newer_database_is_refused_with_a_clear_message(database: Path | str) -> None:
+    await at_version(database, 0)
+    db = await connect(database)
+    await db.set_schema_version(len(MIGRATIONS) + 1)
+    await db.close()
     with pytest.raises(SchemaTooNew, match="newer release"):
-        await open_database(path)
+        await open_database(database)
 
 
-async def test_200_concurrent_logged_requests_are_all_kept(tmp_path: Path) -> None:
-    db = await open_database(tmp_path / "bot.sqlite3")
+async def test_processes_starting_together_upgrade_once(database: Path | str) -> None:
+    """Several bot processes starting at once on one new database: each opens it, the schema is made once."""
+    opened = await asyncio.gather(*(open_database(database) for _ in range(4)))
+    try:
+        assert [await db.schema_version() for db in opened] == [len(MIGRATIONS)] * 4
+        assert len(await opened[0].execute_fetchall("SELECT id FROM instagram_health")) == 1
+    finally:
+        for db in opened:
+            await db.close()
+
+
+async def test_200_concurrent_logged_requests_are_all_kept(database: Path | str) -> None:
+    db = await open_database(database)
     try:
 
         async def one(i: int) -> None:
@@ -71,8 +94,8 @@ async def test_200_concurrent_logged_requests_are_all_kept(tmp_path: Path) -> No
             )
 
         await asyncio.gather(*(one(i) for i in range(200)))
-        async with db.execute("SELECT count(*), count(DISTINCT user_id) FROM requests") as cursor:
-            assert tuple(await cursor.fetchone()) == (200, 200)
+        rows = await db.execute_fetchall("SELECT count(*), count(DISTINCT user_id) FROM requests")
+        assert tuple(rows[0]) == (200, 200)
         stats = await request_log.request_stats(db)
         assert sum(n for _, _, n in stats.per_day) == 200
         assert {p for _, p, _ in stats.per_day} == {"telegram", "discord"}
@@ -84,9 +107,9 @@ async def test_200_concurrent_logged_requests_are_all_kept(tmp_path: Path) -> No
         await db.close()
 
 
-async def test_many_concurrent_writes_of_one_statement_all_succeed(tmp_path: Path) -> None:
+async def test_many_concurrent_writes_of_one_statement_all_succeed(database: Path | str) -> None:
     """A burst of new labels from many replies at once (python/cpython#118172 broke some of these)."""
-    db = await open_database(tmp_path / "bot.sqlite3")
+    db = await open_database(database)
     try:
         for _ in range(10):
             results = await asyncio.gather(
@@ -110,28 +133,26 @@ async def test_a_second_writer_process_waits_instead_of_failing(tmp_path: Path) 
         assert not write.done()
         other.execute("COMMIT")
         await write
-        async with db.execute("SELECT count(*) FROM requests") as cursor:
-            assert (await cursor.fetchone())[0] == 1
+        assert (await db.execute_fetchall("SELECT count(*) FROM requests"))[0][0] == 1
     finally:
         other.close()
         await db.close()
 
 
-async def test_retention_deletes_only_old_rows(tmp_path: Path) -> None:
-    db = await open_database(tmp_path / "bot.sqlite3")
+async def test_retention_deletes_only_old_rows(database: Path | str) -> None:
+    db = await open_database(database)
     try:
         old = request_log.now() - 40 * DAY
         await request_log.log_request(db, request_log.LoggedRequest("telegram", "1", "1", "ok"), at=old)
         await request_log.log_request(db, request_log.LoggedRequest("telegram", "1", "1", "ok"))
         assert await request_log.delete_older_than(db, 30) == 1
-        async with db.execute("SELECT count(*) FROM requests") as cursor:
-            assert (await cursor.fetchone())[0] == 1
+        assert (await db.execute_fetchall("SELECT count(*) FROM requests"))[0][0] == 1
     finally:
         await db.close()
 
 
-async def test_chat_settings_round_trip_and_validate(tmp_path: Path) -> None:
-    db = await open_database(tmp_path / "bot.sqlite3")
+async def test_chat_settings_round_trip_and_validate(database: Path | str) -> None:
+    db = await open_database(database)
     try:
         assert await settings.get_chat_settings(db, "telegram", "5") == settings.ChatSettings()
         await settings.save_chat_settings(db, "telegram", "5", settings.ChatSettings(12, True))
@@ -144,8 +165,8 @@ async def test_chat_settings_round_trip_and_validate(tmp_path: Path) -> None:
         await db.close()
 
 
-async def test_instagram_health_records_failures_and_pauses(tmp_path: Path) -> None:
-    db = await open_database(tmp_path / "bot.sqlite3")
+async def test_instagram_health_records_failures_and_pauses(database: Path | str) -> None:
+    db = await open_database(database)
     try:
         assert not (await trend_store.health(db)).paused
         health = await trend_store.record_failure(db, "rate_limited: 429", 3600)
@@ -154,4 +175,39 @@ async def test_instagram_health_records_failures_and_pauses(tmp_path: Path) -> N
         health = await trend_store.health(db)
         assert not health.paused and health.failures == 0 and health.last_success is not None
     finally:
+        await db.close()
+
+
+async def test_one_process_leads_and_another_takes_over_when_it_dies(database: Path | str, tmp_path: Path) -> None:
+    """The trend refresher's election: one holder at a time, freed by the holder's death (kill -9), not by a row."""
+    script = (
+        "import asyncio, sys\n"
+        "from storage.database import open_database\n"
+        "async def main():\n"
+        "    db = await open_database(sys.argv[1])\n"
+        "    async with db.leadership('trend-refresher') as leading:\n"
+        "        print('leading' if leading else 'not leading', flush=True)\n"
+        "        await asyncio.Event().wait()\n"
+        "asyncio.run(main())\n"
+    )
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, str(database), stdout=asyncio.subprocess.PIPE, cwd=ROOT
+    )
+    db = await open_database(database)
+    try:
+        assert await asyncio.wait_for(holder.stdout.readline(), 60) == b"leading\n"
+        async with db.leadership("trend-refresher") as leading:
+            assert not leading
+        async with db.leadership("something else") as leading:
+            assert leading
+        holder.kill()
+        await holder.wait()
+        async with db.leadership("trend-refresher") as leading:
+            assert leading
+            async with db.leadership("trend-refresher") as again:
+                assert not again, "held by this process's own first claim, too"
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
         await db.close()

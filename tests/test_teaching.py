@@ -146,13 +146,13 @@ async def test_examples_survive_a_restart_and_forget_removes_them(tmp_path: Path
         photo = tablecloth(100)
         probe = await classifier.classify(decode_image(photo))
         assert (await restarted.apply(probe, GLOBAL, photo)).custom[0].name == LABEL.name
-        async with db.execute("SELECT length(embedding), views FROM taught_examples") as cursor:
-            assert [tuple(row) for row in await cursor.fetchall()] == [(12 * 1280 * 2, 12)] * 5, "float16, no photo"
+        assert [
+            tuple(row) for row in await db.execute_fetchall("SELECT length(embedding), views FROM taught_examples")
+        ] == [(12 * 1280 * 2, 12)] * 5, "float16, no photo"
         assert await restarted.forget(GLOBAL, LABEL.name)
         assert (await restarted.apply(probe, GLOBAL, photo)).custom[0].name != LABEL.name
         assert not await restarted.forget(GLOBAL, LABEL.name)
-        async with db.execute("SELECT count(*) FROM taught_examples") as cursor:
-            assert (await cursor.fetchone())[0] == 0
+        assert (await db.execute_fetchall("SELECT count(*) FROM taught_examples"))[0][0] == 0
         await db.close()
     finally:
         await classifier.aclose()

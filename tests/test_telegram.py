@@ -68,8 +68,7 @@ async def test_photo_gets_subject_and_copyable_hashtags(app, fake: FakeTelegram,
     file_ids = [params["file_id"] for method, params in fake.calls if method == "getFile"]
     assert file_ids == [fake.updates[0]["message"]["photo"][1]["file_id"]], "the 320×240 size, not the largest"
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)
-    async with pipeline.db.execute("SELECT platform, outcome, image_sha256, latency_ms FROM requests") as cursor:
-        rows = await cursor.fetchall()
+    rows = await pipeline.db.execute_fetchall("SELECT platform, outcome, image_sha256, latency_ms FROM requests")
     assert rows[0][0] == "telegram" and rows[0][1] == "ok" and len(rows[0][2]) == 64
     assert {"download", "decode", "inference", "compose", "send"} <= set(json.loads(rows[0][3]))
 
@@ -85,8 +84,7 @@ async def test_a_portrait_gets_people_tags_and_no_flower(app, fake: FakeTelegram
 async def outcomes(pipeline: Pipeline, count: int) -> list[tuple[str, str | None]]:
     """The request log's (outcome, error) rows, once `count` requests have been written."""
     await asyncio.wait_for(pipeline.wait_recorded(count), 10)
-    async with pipeline.db.execute("SELECT outcome, error FROM requests ORDER BY id") as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
+    return [tuple(row) for row in await pipeline.db.execute_fetchall("SELECT outcome, error FROM requests ORDER BY id")]
 
 
 async def test_a_failed_send_is_logged_once_as_send_failed(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
@@ -483,17 +481,17 @@ async def test_a_send_answered_too_late_is_not_followed_by_an_apology(app, fake,
 async def test_the_request_log_survives_a_full_disk(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
     """SQLite may not grow (max_page_count gives the SQLITE_FULL a full disk gives): every photo is still answered,
     rows wait in memory up to their bound and are written when space returns, and the rows lost are counted."""
-    import sqlite3
     import subprocess
     import sys
 
+    from storage.database import DatabaseError
     from storage.request_log import LoggedRequest, log_request
     from tests.bot_process import ROOT, bot_env
 
     pipeline.writer.capacity = 10
     pages = (await pipeline.db.execute_fetchall("PRAGMA page_count"))[0][0]
     await pipeline.db.execute_fetchall(f"PRAGMA max_page_count = {pages}")
-    with pytest.raises(sqlite3.OperationalError, match="full"):
+    with pytest.raises(DatabaseError, match="full"):
         while True:  # fill what is left, so the photos' rows find no room
             await log_request(pipeline.db, LoggedRequest("filler", "0", "0", "ok", labels=[("x" * 60, 1.0)]))
     filler = (await pipeline.db.execute_fetchall("SELECT count(*) FROM requests"))[0][0]

@@ -276,8 +276,8 @@ async def test_refusal_pauses_with_exponential_backoff_and_replies_still_work(db
     assert await refresher.run_once() == 0, "paused: no request while backing off"
     assert len(responses.calls) == 1
 
-    await db.execute("UPDATE instagram_health SET pause_until = 0")
-    await db.execute("UPDATE searches SET error_at = 0")
+    await db.write("UPDATE instagram_health SET pause_until = 0")
+    await db.write("UPDATE searches SET error_at = 0")
     await refresher.run_once()
     second = await trend_store.health(db)
     assert second.failures == 2
@@ -295,8 +295,7 @@ async def test_unknown_tag_is_recorded_not_a_pause(db) -> None:
     responses.get(WEB_INFO_URL, status=404, json={"status": "fail"})
     await TrendRefresher(db, InstagramClient(), Catalogue(), NO_WAIT).run_once()
     assert not (await trend_store.health(db)).paused
-    async with db.execute("SELECT count(*) FROM hashtags WHERE last_error LIKE 'not_found%'") as cursor:
-        assert (await cursor.fetchone())[0] >= 1
+    assert (await db.execute_fetchall("SELECT count(*) FROM hashtags WHERE last_error LIKE 'not_found%'"))[0][0] >= 1
 
 
 @responses.activate
@@ -312,7 +311,7 @@ async def test_timeout_pauses_the_refresher_and_is_recorded(db) -> None:
 @responses.activate
 async def test_expired_counts_are_refreshed_without_a_new_search(db) -> None:
     await trend_store.save_counts(db, {"daisy": 1_000})
-    await db.execute("UPDATE hashtags SET fetched_at = fetched_at - ?", (8 * DAY,))
+    await db.write("UPDATE hashtags SET fetched_at = fetched_at - ?", (8 * DAY,))
     responses.get(WEB_INFO_URL, json={"data": {"name": "daisy", "media_count": 5_100_000}, "status": "ok"})
     assert await TrendRefresher(db, InstagramClient(), Catalogue(), NO_WAIT).run_once() == 1
     assert await trend_store.media_counts(db, ["daisy"]) == {"daisy": 5_100_000}

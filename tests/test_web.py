@@ -33,8 +33,9 @@ async def serve(config: Config, pipeline: Pipeline) -> AsyncIterator[Callable]:
 
 async def rows(pipeline: Pipeline, count: int) -> list[tuple]:
     await asyncio.wait_for(pipeline.wait_recorded(count), 10)
-    async with pipeline.db.execute("SELECT platform, outcome FROM requests ORDER BY id") as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
+    return [
+        tuple(row) for row in await pipeline.db.execute_fetchall("SELECT platform, outcome FROM requests ORDER BY id")
+    ]
 
 
 async def post(url: str, data, headers: dict | None = None) -> tuple[int, dict, dict]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import aiosqlite
-
 from inference.scene import Scene
 from storage import trend_store
+from storage.database import Database, DatabaseError
 from trends.catalogue import Catalogue
 from trends.composer import TrendFacts, candidate_queries, candidates
 from trends.tags import normalise
@@ -18,7 +17,7 @@ log = logging.getLogger(__name__)
 class TrendCache:
     """Two indexed SQLite reads per photo; never a network request."""
 
-    def __init__(self, db: aiosqlite.Connection, catalogue: Catalogue) -> None:
+    def __init__(self, db: Database, catalogue: Catalogue) -> None:
         self.db, self.catalogue = db, catalogue
 
     async def facts_for(self, scene: Scene) -> TrendFacts:
@@ -29,7 +28,7 @@ class TrendCache:
         if unseen:
             try:
                 await trend_store.queue_queries(self.db, unseen)
-            except aiosqlite.OperationalError:
+            except DatabaseError:
                 # Another process holds the write lock past the busy timeout: the labels will be
                 # queued the next time they are seen; the reply must not fail for it.
                 log.warning("could not queue %d new label(s) for Instagram lookup", len(unseen))
