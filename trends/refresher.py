@@ -14,10 +14,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-import aiosqlite
-
 from storage import trend_store
-from storage.database import DAY, HOUR
+from storage.database import DAY, HOUR, Database, DatabaseError
 from trends.catalogue import Catalogue
 from trends.composer import candidates, searched
 from trends.instagram import InstagramClient, InstagramRefused
@@ -40,9 +38,7 @@ class RefreshSettings:
 class TrendRefresher:
     """Fetches searches and counts from Instagram into the trend store."""
 
-    def __init__(
-        self, db: aiosqlite.Connection, client: InstagramClient, catalogue: Catalogue, settings: RefreshSettings
-    ) -> None:
+    def __init__(self, db: Database, client: InstagramClient, catalogue: Catalogue, settings: RefreshSettings) -> None:
         self.db, self.client, self.catalogue, self.settings = db, client, catalogue, settings
 
     async def run_once(self) -> int:
@@ -109,10 +105,23 @@ class TrendRefresher:
         await asyncio.sleep(self.settings.spacing)
 
     async def run_forever(self, idle: float = 60.0) -> None:
-        """Refresh until cancelled; sleeps `idle` seconds between passes."""
+        """Refresh until cancelled, sleeping `idle` seconds between passes, while this process leads.
+
+        Processes sharing a database elect one refresher (`Database.leadership`): one session
+        talks to Instagram at a time. The others try again every `idle` seconds, so when the
+        leader dies (its lock goes with it) another takes over within that time.
+        """
         while True:
             try:
-                await self.run_once()
-            except aiosqlite.Error:
+                async with self.db.leadership("trend-refresher") as leading:
+                    if leading:
+                        log.info("this process refreshes trends from Instagram")
+                        await self._lead(idle)
+            except DatabaseError:
                 log.exception("trend refresh could not use the database; retrying later")
+            await asyncio.sleep(idle)
+
+    async def _lead(self, idle: float) -> None:
+        while True:
+            await self.run_once()
             await asyncio.sleep(idle)
