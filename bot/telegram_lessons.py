@@ -8,10 +8,8 @@ bot answers everyone else's photos concurrently while an admin teaches.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from telegram import Message, Update
 from telegram.constants import ChatType
@@ -23,18 +21,11 @@ from bot.render import forgot_text, photo_count
 from bot.teaching import GLOBAL, TeachingError, parse_learn
 from inference.decode import ImageRejected
 from inference.few_shot import MIN_EXAMPLES
+from storage import lessons
+from storage.lessons import Lesson
 
 LESSON_IDLE_SECONDS = 15 * 60
-
-
-@dataclass
-class Lesson:
-    """An admin teaching a label in a chat: their next photos there are examples, not questions."""
-
-    name: str
-    user_id: int
-    last: float = field(default_factory=time.monotonic)
-    rejected: int = 0
+PLATFORM = "telegram"
 
 
 def is_bot_admin(config: Config, message: Message) -> bool:
@@ -43,21 +34,21 @@ def is_bot_admin(config: Config, message: Message) -> bool:
 
 
 class TelegramLessons:
-    """The lessons in progress, one per chat, and the commands that run them."""
+    """The commands that run lessons, one per chat; the lessons themselves are in the database
+    (`storage.lessons`), so a photo that reaches another bot process still finds its lesson."""
 
     def __init__(self, config: Config, pipeline: Pipeline, chat_locks: defaultdict[int, asyncio.Lock]) -> None:
         self.config, self.pipeline, self.chat_locks = config, pipeline, chat_locks
-        self.active: dict[int, Lesson] = {}
 
-    def current(self, message: Message) -> Lesson | None:
-        """The lesson this photo belongs to: same chat, same admin, not idle too long."""
-        lesson = self.active.get(message.chat_id)
-        if lesson is None or not message.from_user or message.from_user.id != lesson.user_id:
+    async def current(self, message: Message) -> Lesson | None:
+        """The lesson this photo belongs to: same chat, same admin, not idle too long.
+
+        Only admins teach, so everyone else's photos never ask the database.
+        """
+        if not is_bot_admin(self.config, message):
             return None
-        if time.monotonic() - lesson.last > LESSON_IDLE_SECONDS:
-            del self.active[message.chat_id]
-            return None
-        return lesson
+        lesson = await lessons.current(self.pipeline.db, PLATFORM, str(message.chat_id), LESSON_IDLE_SECONDS)
+        return lesson if lesson and lesson.user_id == str(message.from_user.id) else None
 
     async def on_learn(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/learn <label> [#tag ...]: the admin's next photos in this chat teach the label, until /done."""
@@ -71,7 +62,7 @@ class TelegramLessons:
         except TeachingError as error:
             await message.reply_text(str(error))
             return
-        self.active[message.chat_id] = Lesson(command.name, message.from_user.id)
+        await lessons.start(self.pipeline.db, PLATFORM, str(message.chat_id), command.name, str(message.from_user.id))
         tags = " ".join(f"#{t}" for t in command.tags) or "none (I derive them from the label)"
         await message.reply_text(
             "\n".join(
@@ -92,33 +83,34 @@ class TelegramLessons:
 
     async def teach(self, message: Message, lesson: Lesson, download: Callable[[], Awaitable[bytes]] | None) -> None:
         """One of the admin's photos during a lesson: store it as an example (None: it could not be fetched)."""
-        lesson.last = time.monotonic()
+        chat = str(message.chat_id)
         if download is None:
-            lesson.rejected += 1
+            await lessons.touch(self.pipeline.db, PLATFORM, chat, rejected=True)
             return
         try:
-            count = await self.pipeline.teaching.add(GLOBAL, lesson.name, await download(), str(lesson.user_id))
+            count = await self.pipeline.teaching.add(GLOBAL, lesson.label, await download(), lesson.user_id)
         except ImageRejected as error:
-            lesson.rejected += 1
+            await lessons.touch(self.pipeline.db, PLATFORM, chat, rejected=True)
             await message.reply_text(f"Not added: {error.message}")
             return
         except TeachingError as error:
             await message.reply_text(str(error))
             return
+        await lessons.touch(self.pipeline.db, PLATFORM, chat)
         more = "" if count >= MIN_EXAMPLES else f" — {MIN_EXAMPLES - count} more to go"
-        await message.reply_text(f"“{lesson.name}”: {photo_count(count)}{more}. /done when finished.")
+        await message.reply_text(f"“{lesson.label}”: {photo_count(count)}{more}. /done when finished.")
 
     async def on_done(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/done: end the lesson, with the label's count and any warnings."""
         message = update.effective_message
-        lesson = self.active.get(message.chat_id)
-        if lesson is None or not message.from_user or message.from_user.id != lesson.user_id:
+        lesson = await self.current(message)
+        if lesson is None:
             await message.reply_text("Nothing is being taught here. Start with /learn <label>.")
             return
         async with self.chat_locks[message.chat_id]:
-            del self.active[message.chat_id]
-            count, warnings = await self.pipeline.teaching.review(GLOBAL, lesson.name)
-        lines = [f"“{lesson.name}” has {photo_count(count)}."]
+            lesson = await lessons.end(self.pipeline.db, PLATFORM, str(message.chat_id)) or lesson
+            count, warnings = await self.pipeline.teaching.review(GLOBAL, lesson.label)
+        lines = [f"“{lesson.label}” has {photo_count(count)}."]
         if count >= MIN_EXAMPLES:
             lines.append("I recognise it from now on.")
         if lesson.rejected:
@@ -140,9 +132,7 @@ class TelegramLessons:
         except TeachingError as error:
             await message.reply_text(str(error))
             return
-        for chat_id, lesson in list(self.active.items()):
-            if lesson.name == name:
-                del self.active[chat_id]
+        await lessons.end_label(self.pipeline.db, PLATFORM, name)
         await message.reply_text(forgot_text(name, forgotten))
 
     async def on_labels(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

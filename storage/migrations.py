@@ -1,7 +1,9 @@
-"""Numbered schema migrations: entry k upgrades a file from user_version k to k+1.
+"""Numbered schema migrations: entry k upgrades a database from version k to k+1.
 
-Never edit a released entry; append a new one. Tests open a file at every
-older version and check the upgrade.
+Never edit a released entry; append a new one. Write them in the SQL SQLite and
+PostgreSQL share, with SQLite's types (INTEGER, REAL, TEXT, BLOB): the
+PostgreSQL backend widens those to its own. Tests upgrade an older database on
+both engines.
 """
 
 MIGRATIONS: list[str] = [
@@ -117,6 +119,18 @@ MIGRATIONS: list[str] = [
         payload TEXT,
         answered_at REAL,
         PRIMARY KEY (bot, update_id)
+    )
+    """,
+    # 7: a lesson in progress (/learn … /done), so whichever bot process gets the admin's next photo knows it
+    """
+    CREATE TABLE lessons (
+        platform TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        label TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        last REAL NOT NULL,
+        rejected INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (platform, chat_id)
     )
     """,
 ]
