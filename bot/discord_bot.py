@@ -391,23 +391,34 @@ def build_tree(tree: app_commands.CommandTree, handlers: HashtagCommands) -> Non
 class HashtagClient(discord.Client):
     """The Discord client with its command tree (`tree`) and the commands' shared state (`commands`)."""
 
-    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+    def __init__(self, config: Config, pipeline: Pipeline, **options: object) -> None:
         # No message of the bot's ever pings: file names and labels are user text.
-        super().__init__(intents=discord.Intents.none(), allowed_mentions=discord.AllowedMentions.none())
+        super().__init__(intents=discord.Intents.none(), allowed_mentions=discord.AllowedMentions.none(), **options)
         self.tree = app_commands.CommandTree(self)
         self.commands = HashtagCommands(config, pipeline)
         build_tree(self.tree, self.commands)
 
 
 class ShardedHashtagClient(HashtagClient, discord.AutoShardedClient):
-    """The same, sharded: for bots in very many servers (DISCORD_SHARDED)."""
+    """The same, sharded: for bots in very many servers (DISCORD_SHARDED), or split across processes."""
 
 
 def build_client(config: Config, pipeline: Pipeline) -> HashtagClient:
-    """The Discord client, sharded when DISCORD_SHARDED is on."""
+    """The Discord client: sharded when DISCORD_SHARDED is on or DISCORD_SHARD_COUNT is set.
+
+    With DISCORD_SHARD_COUNT=N and DISCORD_SHARD_IDS, this process connects only those of the
+    N shards, and Discord sends it only their servers' commands: each process serves its share.
+    """
     # discord.py keeps the REST base URL on a class: one client per process, so this is safe.
     discord.http.Route.BASE = config.discord_api_base_url.rstrip("/")
-    return (ShardedHashtagClient if config.discord_sharded else HashtagClient)(config, pipeline)
+    if not (config.discord_sharded or config.discord_shard_count):
+        return HashtagClient(config, pipeline)
+    return ShardedHashtagClient(
+        config,
+        pipeline,
+        shard_count=config.discord_shard_count or None,
+        shard_ids=sorted(config.discord_shard_ids) or None,
+    )
 
 
 # Back-off between attempts to reach Discord again, in seconds: it doubles from the first to the last.

@@ -66,6 +66,8 @@ class FakeDiscord:
         self.rejected: list[str] = []
         self.identified = asyncio.Event()
         self._sockets: list[web.WebSocketResponse] = []
+        self.shards: dict[web.WebSocketResponse, tuple[int, int]] = {}  # each connection's [shard id, count]
+        self.delivered: dict[str, int] = {}  # event payload id → the shard it was sent to
         self._sequence = itertools.count(1)
         self._ids = itertools.count(10_000)
         self._interactions: dict[str, dict] = {}
@@ -235,10 +237,16 @@ class FakeDiscord:
         return payload["id"]
 
     async def dispatch(self, event: str, data: dict) -> None:
+        """Send an event as Discord does: to the connection of the shard its server belongs to
+        ((server id >> 22) % shard count; direct messages go to shard 0)."""
         await self.identified.wait()
         message = json.dumps({"op": 0, "t": event, "s": next(self._sequence), "d": data})
+        guild = int(data.get("guild_id") or 0)
         for socket in self._sockets:
-            await socket.send_str(message)
+            shard, count = self.shards.get(socket, (0, 1))
+            if (guild >> 22) % count == shard:
+                self.delivered[data.get("id", "")] = shard
+                await socket.send_str(message)
 
     async def wait_for(self, predicate, timeout: float = 30.0) -> None:
         await self._changes.wait_for(predicate, timeout)
@@ -328,6 +336,7 @@ class FakeDiscord:
                     )
                 )
                 self._sockets.append(socket)
+                self.shards[socket] = (shard[0], shard[1])
                 self.identified.set()
         return socket
 
