@@ -12,6 +12,7 @@ import html
 import itertools
 import logging
 import re
+import secrets
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -133,7 +134,11 @@ class TelegramBot:
         self.config, self.pipeline = config, pipeline
         self.flood = FloodGuard(config.flood_photos, config.flood_window)
         self.shown: OrderedDict[str, Shown] = OrderedDict()
-        self._keys = itertools.count(1)
+        # Buttons name their answer by a key this process alone hands out: with several processes behind a
+        # load balancer, a tap that reaches another one finds no answer there (and says so) instead of
+        # another user's answer under the same number.
+        prefix = secrets.token_hex(4)
+        self._keys = (f"{prefix}-{n}" for n in itertools.count(1))
         # Photos of one chat are answered one after another, so an album's answers keep its order;
         # different chats still run concurrently.
         self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -144,7 +149,7 @@ class TelegramBot:
     async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo or image file: answer with its hashtags."""
         message = update.effective_message
-        lesson = self.lessons.current(message)
+        lesson = await self.lessons.current(message)
         if lesson is None and message.chat.type != ChatType.PRIVATE and not self._mentioned(message, context):
             return
         async with self._chat_locks[message.chat_id]:
@@ -332,7 +337,7 @@ class TelegramBot:
                 log.warning("could not tell the user about the error")
 
     def _keep(self, shown: Shown) -> str:
-        key = str(next(self._keys))
+        key = next(self._keys)
         self.shown[key] = shown
         while len(self.shown) > KEPT_ANSWERS:
             self.shown.popitem(last=False)
