@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -30,8 +31,9 @@ from bot.token_check import token_lines
 from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.model_folder import REGIONS_FILE, STATS_FILE
-from storage import adapter_state, inbox, request_log, taught, trend_store
+from storage import adapter_state, inbox, processes, request_log, taught, trend_store
 from storage.database import DAY, DatabaseError, DatabaseUnavailable, SchemaTooNew, open_database
+from storage.processes import BEAT_SECONDS
 from trends.catalogue import Catalogue
 from trends.instagram import InstagramClient
 from trends.refresher import TrendRefresher
@@ -162,7 +164,18 @@ async def keep_tidy(config: Config, pipeline: Pipeline) -> None:
         if removed:
             log.info("retention: deleted %d request rows older than %g days", removed, config.retention_days)
         await inbox.tidy(pipeline.db, config.replay_minutes * 60)
+        await processes.tidy(pipeline.db)
         await asyncio.sleep(DAY)
+
+
+async def keep_alive(pipeline: Pipeline) -> None:
+    """Renew this process's lease (`storage.processes`) while it runs; a database hiccup only skips a beat."""
+    while True:
+        await asyncio.sleep(BEAT_SECONDS)
+        try:
+            await processes.beat(pipeline.db, pipeline.process)
+        except DatabaseError as error:
+            log.warning("could not renew this process's lease in the database (%s)", error)
 
 
 class Adapter(Protocol):
@@ -212,7 +225,12 @@ async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    background: list[asyncio.Task] = [asyncio.create_task(keep_tidy(config, pipeline), name="retention")]
+    await processes.beat(pipeline.db, pipeline.process)
+    log.info("process %s serving", pipeline.process)
+    background: list[asyncio.Task] = [
+        asyncio.create_task(keep_tidy(config, pipeline), name="retention"),
+        asyncio.create_task(keep_alive(pipeline), name="lease"),
+    ]
     if config.instagram_session_file:
         client = InstagramClient(config.instagram_session_file, config.instagram_username or None)
         refresher = TrendRefresher(pipeline.db, client, pipeline.catalogue, config.refresh)
@@ -224,7 +242,9 @@ async def serve(config: Config) -> int:
         makers["telegram"] = lambda: TelegramAdapter(config, pipeline)
     if config.discord_token:
         makers["discord"] = lambda: DiscordAdapter(
-            config, pipeline, lambda receiving, why: adapter_state.set_state(pipeline.db, "discord", receiving, why)
+            config,
+            pipeline,
+            lambda receiving, why: adapter_state.set_state(pipeline.db, pipeline.process, "discord", receiving, why),
         )
     if config.web_enabled or not makers:
         makers["web"] = lambda: WebAdapter(config, pipeline)
@@ -243,7 +263,7 @@ async def serve(config: Config) -> int:
         up[adapter.name] = adapter
         delays[adapter.name] = config.adapter_retry
         if adapter.chat:
-            await adapter_state.set_state(pipeline.db, adapter.name, True, "receiving")
+            await adapter_state.set_state(pipeline.db, pipeline.process, adapter.name, True, "receiving")
 
     async def down(adapter: Adapter, error: BaseException) -> None:
         reason = adapter.describe(error)
@@ -254,7 +274,7 @@ async def serve(config: Config) -> int:
             retries[asyncio.create_task(asyncio.sleep(delay))] = adapter.name
             reason += f"; trying again in {delay:.0f} s"
         log.error("%s is not receiving: %s", adapter.name, reason)
-        await adapter_state.set_state(pipeline.db, adapter.name, False, reason)
+        await adapter_state.set_state(pipeline.db, pipeline.process, adapter.name, False, reason)
 
     status = 0
     try:
@@ -289,10 +309,14 @@ async def serve(config: Config) -> int:
         for adapter in adapters.values():
             await adapter.stop()
             if adapter.name in up and adapter.chat:
-                await adapter_state.set_state(pipeline.db, adapter.name, False, "stopped with the bot")
+                await adapter_state.set_state(
+                    pipeline.db, pipeline.process, adapter.name, False, "stopped with the bot"
+                )
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        with contextlib.suppress(DatabaseError):
+            await processes.leave(pipeline.db, pipeline.process)
         await close_pipeline(pipeline)
         log.info("stopped")
     return status

@@ -57,6 +57,7 @@ class Config:
     discord_shard_count: int = _env("DISCORD_SHARD_COUNT", 0)
     discord_shard_ids: frozenset[int] = _env("DISCORD_SHARD_IDS", frozenset())
     discord_api_base_url: str = _env("DISCORD_API_BASE_URL", "https://discord.com/api/v10")
+    discord_gateway_url: str = _env("DISCORD_GATEWAY_URL", "")  # empty: the one Discord names (a proxy's, else)
     admin_ids: frozenset[int] = _env("ADMIN_IDS", frozenset())
     database_path: Path = _env("DATABASE_PATH", Path("data/bot.sqlite3"))
     database_url: str = _secret("DATABASE_URL")

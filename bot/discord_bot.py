@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import discord
+import yarl
 from discord import app_commands
+from discord.gateway import DiscordWebSocket
 
 from bot.config import Config
 from bot.pipeline import Answer, Pipeline
@@ -409,8 +411,11 @@ def build_client(config: Config, pipeline: Pipeline) -> HashtagClient:
     With DISCORD_SHARD_COUNT=N and DISCORD_SHARD_IDS, this process connects only those of the
     N shards, and Discord sends it only their servers' commands: each process serves its share.
     """
-    # discord.py keeps the REST base URL on a class: one client per process, so this is safe.
+    # discord.py keeps the REST base URL and the fallback gateway on classes: one client per process, so
+    # this is safe. The gateway is used as given by the plain client and by a sharded one told its shard count.
     discord.http.Route.BASE = config.discord_api_base_url.rstrip("/")
+    if config.discord_gateway_url:
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.discord_gateway_url)
     if not (config.discord_sharded or config.discord_shard_count):
         return HashtagClient(config, pipeline)
     return ShardedHashtagClient(

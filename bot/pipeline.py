@@ -24,7 +24,7 @@ from inference.classifier import Classifier, Prediction
 from inference.decode import ImageRejected, decode_photo, decoded_pixels
 from inference.pixel_budget import PixelBudget
 from inference.scene import Scene, describe
-from storage import adapter_state, request_log, settings, taught, trend_store
+from storage import adapter_state, processes, request_log, settings, taught, trend_store
 from storage.database import Database
 from storage.request_log import LoggedRequest
 from storage.request_writer import RequestWriter
@@ -75,6 +75,7 @@ class Pipeline:
     max_image_pixels: int = 50_000_000
     log_backlog: int = 10_000
     decode_pixels: int = 50_000_000
+    process: str = field(default_factory=processes.new_id)  # this process among those sharing the database
 
     def __post_init__(self) -> None:
         self.writer = RequestWriter(self.db, self.log_backlog)

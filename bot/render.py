@@ -100,9 +100,10 @@ def request_log_line(report: Report) -> str:
 
 def adapter_line(adapter: AdapterState) -> str:
     """'discord: NOT receiving: DISCORD_BOT_TOKEN was rejected by Discord (4004)': /stats, the dashboard, --check."""
+    name = f"{adapter.name} ({adapter.process})" if adapter.shared else adapter.name
     if not adapter.current:
-        return f"{adapter.name}: not running (last run: {adapter.detail})"
-    return f"{adapter.name}: receiving" if adapter.receiving else f"{adapter.name}: NOT receiving: {adapter.detail}"
+        return f"{name}: not running (last run: {adapter.detail})"
+    return f"{name}: receiving" if adapter.receiving else f"{name}: NOT receiving: {adapter.detail}"
 
 
 def stats_text(report: Report) -> str:

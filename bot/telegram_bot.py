@@ -55,6 +55,8 @@ from bot.telegram_inbox import AnsweringProcessor, DurableQueue, Inbox
 from bot.telegram_lessons import TelegramLessons, is_bot_admin
 from bot.telegram_retry import RetryingRateLimiter
 from inference.decode import MODEL_SIZE, ImageRejected, might_be_image
+from storage.database import DatabaseError
+from storage.processes import BEAT_SECONDS
 from storage.settings import MAX_TAG_COUNT, ChatSettings
 from trends.composer import ComposedTags
 
@@ -372,7 +374,7 @@ def build_application(
     """All Telegram wiring in one place; `transports` (replies, getUpdates) when the caller closes them itself."""
     bot = TelegramBot(config, pipeline)
     requests, updates = transports or (AiohttpTransport(pool_size=256), AiohttpTransport(pool_size=1))
-    inbox = Inbox(pipeline.db, config.replay_minutes * 60)
+    inbox = Inbox(pipeline.db, config.replay_minutes * 60, pipeline.process)
     queue = DurableQueue(inbox)
 
     async def prepare(application: Application) -> None:
@@ -447,6 +449,7 @@ class TelegramAdapter:
         self.transports = (AiohttpTransport(pool_size=256), AiohttpTransport(pool_size=1))
         self.application = build_application(config, pipeline, self.transports)
         self.running: asyncio.Task | None = None
+        self._adopting: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Reach the Bot API (retrying for TELEGRAM_STARTUP_PATIENCE_SECONDS), then receive."""
@@ -479,10 +482,22 @@ class TelegramAdapter:
         else:
             await self.application.updater.start_polling()
             self.running = next(task for task in asyncio.all_tasks() if task.get_name() == POLLING_TASK)
+        self._adopting = asyncio.create_task(self._adopt_forever(), name="telegram-adopt")
         log.info("telegram adapter running (%s)", "webhook" if self.config.webhook_url else "long polling")
+
+    async def _adopt_forever(self) -> None:
+        """Answer what other processes sharing the database took and could not answer (they died)."""
+        while True:
+            await asyncio.sleep(BEAT_SECONDS)
+            try:
+                await self.application.update_queue.replay(self.application.bot)
+            except DatabaseError as error:
+                log.warning("could not look for updates left by stopped processes (%s)", error)
 
     async def stop(self) -> None:
         """Stop receiving, let the updates in hand finish, close the connections (also after a failed start)."""
+        if self._adopting:
+            self._adopting.cancel()
         if self.application.updater.running:
             with contextlib.suppress(InvalidToken):  # how the polling task ended; the runner has reported it
                 await self.application.updater.stop()

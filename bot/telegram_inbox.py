@@ -6,7 +6,9 @@ this one to Telegram) only after it, and the webhook answers Telegram's POST
 only after it. So `DurableQueue.put` records the update in the database
 first (`storage.inbox`), and drops an update id it has already seen. The
 update processor, python-telegram-bot's hook around each handled update,
-marks it answered. At start, `replay` queues what a crash left unanswered.
+marks it answered. `replay`, at start and every few seconds after, queues what
+a process that died (this one before a restart, or another sharing the
+database) left unanswered.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from telegram import Bot, Update
 from telegram.ext import SimpleUpdateProcessor
 
-from storage import inbox
+from storage import inbox, processes
 from storage.database import Database, DatabaseError
 
 log = logging.getLogger(__name__)
@@ -29,15 +31,17 @@ log = logging.getLogger(__name__)
 class Inbox:
     """The database side, for one bot (update ids are per bot)."""
 
-    def __init__(self, db: Database, max_age: float) -> None:
-        self.db, self.max_age = db, max_age
+    def __init__(self, db: Database, max_age: float, process: str) -> None:
+        self.db, self.max_age, self.process = db, max_age, process
         self.bot_id = 0  # known once the bot has initialised (getMe)
 
     async def receive(self, update: Update) -> bool:
         """Record `update`; False for a redelivery of one already received. A database error loses
         durability for this update only: it is still handled."""
         try:
-            return await inbox.receive(self.db, self.bot_id, update.update_id, json.dumps(update.to_dict()))
+            return await inbox.receive(
+                self.db, self.bot_id, update.update_id, json.dumps(update.to_dict()), self.process
+            )
         except DatabaseError as error:
             log.warning("could not record update %d (%s): handling it anyway", update.update_id, error)
             return True
@@ -49,12 +53,10 @@ class Inbox:
             log.warning("could not mark update %d answered (%s)", update.update_id, error)
 
     async def unanswered(self, bot: Bot) -> list[Update]:
-        """Updates a crash left unanswered, young enough to be worth answering; button presses are not
-        (Telegram lets them expire within seconds)."""
-        updates = [
-            Update.de_json(json.loads(payload), bot)
-            for payload in await inbox.unanswered(self.db, self.bot_id, self.max_age)
-        ]
+        """Updates that processes no longer running left unanswered, young enough to be worth answering;
+        button presses are not (Telegram lets them expire within seconds)."""
+        payloads = await inbox.adopt(self.db, self.bot_id, self.process, await processes.alive(self.db), self.max_age)
+        updates = [Update.de_json(json.loads(payload), bot) for payload in payloads]
         return [update for update in updates if update.message]
 
 
@@ -72,12 +74,16 @@ class DurableQueue(asyncio.Queue):
         await super().put(item)
 
     async def replay(self, bot: Bot) -> int:
-        """Queue the updates a crash left unanswered (already recorded); how many."""
+        """Queue the updates a stopped process left unanswered (already recorded); how many."""
         updates = await self.inbox.unanswered(bot)
         for update in updates:
             await super().put(update)
         if updates:
-            log.warning("answering %d update(s) received before the last stop but never answered", len(updates))
+            log.warning(
+                "answering %d update(s) received by a process that stopped (before a restart, or another"
+                " sharing the database) but never answered",
+                len(updates),
+            )
         return len(updates)
 
 

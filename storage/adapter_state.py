@@ -1,16 +1,17 @@
-"""Whether each chat adapter is receiving, as the running bot last said: for `--check` and the admins.
+"""Whether each chat adapter is receiving, as each running bot process last said: for `--check` and the admins.
 
 A process that stops receiving on one platform (a rejected token, a gateway
 that will not take it back) says so here and in its log; `--check`, run beside
 it (Docker's health check), reads it. A state written by a process that is no
-longer running is history, not health.
+longer running is history, not health: it is shown only while no running
+process has that adapter.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+from storage import processes
 from storage.database import Database, now
 
 
@@ -19,29 +20,29 @@ class AdapterState:
     name: str
     receiving: bool
     detail: str
-    pid: int
     at: float
-
-    @property
-    def current(self) -> bool:
-        """Whether the process that wrote this is still running."""
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    process: str
+    current: bool  # the process that wrote this is still running
+    shared: bool = False  # more than one running process has this adapter: name the process
 
 
-async def set_state(db: Database, name: str, receiving: bool, detail: str) -> None:
+async def set_state(db: Database, process: str, name: str, receiving: bool, detail: str) -> None:
     await db.write(
-        "INSERT INTO adapters (name, receiving, detail, pid, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE"
-        " SET receiving = excluded.receiving, detail = excluded.detail, pid = excluded.pid, at = excluded.at",
-        (name, int(receiving), detail, os.getpid(), now()),
+        "INSERT INTO adapters (process, name, receiving, detail, at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (process, name) DO UPDATE"
+        " SET receiving = excluded.receiving, detail = excluded.detail, at = excluded.at",
+        (process, name, int(receiving), detail, now()),
     )
 
 
 async def states(db: Database) -> list[AdapterState]:
-    rows = await db.execute_fetchall("SELECT name, receiving, detail, pid, at FROM adapters ORDER BY name")
-    return [AdapterState(row[0], bool(row[1]), row[2], row[3], row[4]) for row in rows]
+    """Each running process's adapters; for an adapter no running process has, the last state written."""
+    alive = await processes.alive(db)
+    rows = await db.execute_fetchall("SELECT name, receiving, detail, at, process FROM adapters ORDER BY name, at")
+    found: list[AdapterState] = []
+    for name in dict.fromkeys(row[0] for row in rows):
+        mine = [row for row in rows if row[0] == name]
+        running = [row for row in mine if row[4] in alive]
+        for row in running or mine[-1:]:
+            found.append(AdapterState(name, bool(row[1]), row[2], row[3], row[4], bool(running), len(running) > 1))
+    return found

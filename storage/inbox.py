@@ -1,9 +1,10 @@
 """Chat updates as they arrive, until they are answered: what makes receipt durable.
 
-An update is written here before the chat API is told it was received, and
-marked answered once handled (its payload is then cleared: it holds the
-user's message). After a crash the unanswered ones are read back and handled;
-an update id already here is never handled a second time. Rows are kept two
+An update is written here, with the process that took it, before the chat API
+is told it was received, and marked answered once handled (its payload is then
+cleared: it holds the user's message). When that process dies (a crash, or a
+machine lost, `storage.processes`), a running one takes its unanswered updates
+over and handles them; an update id already here is never handled a second time. Rows are kept two
 days, longer than Telegram keeps an unconfirmed update, so a late redelivery
 is still recognised.
 """
@@ -15,11 +16,12 @@ from storage.database import DAY, Database, now
 KEPT_DAYS = 2.0
 
 
-async def receive(db: Database, bot: int, update_id: int, payload: str) -> bool:
-    """Record an update; False when it was already here (a redelivery)."""
+async def receive(db: Database, bot: int, update_id: int, payload: str, process: str) -> bool:
+    """Record an update taken by `process`; False when it was already here (a redelivery, maybe to another process)."""
     inserted = await db.write(
-        "INSERT INTO inbox (bot, update_id, received_at, payload) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (bot, update_id, now(), payload),
+        "INSERT INTO inbox (bot, update_id, received_at, payload, process) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (bot, update_id, now(), payload, process),
     )
     return inserted == 1
 
@@ -31,14 +33,17 @@ async def answer(db: Database, bot: int, update_id: int) -> None:
     )
 
 
-async def unanswered(db: Database, bot: int, max_age: float) -> list[str]:
-    """Payloads of the updates received in the last `max_age` seconds and never answered, oldest first."""
+async def adopt(db: Database, bot: int, process: str, alive: set[str], max_age: float) -> list[str]:
+    """Take over the unanswered updates of processes not in `alive`, received in the last `max_age` seconds;
+    their payloads, oldest first. One statement: of two processes adopting at once, each update goes to one."""
+    running = sorted(alive | {process})
     rows = await db.execute_fetchall(
-        "SELECT payload FROM inbox WHERE bot = ? AND answered_at IS NULL AND payload IS NOT NULL"
-        " AND received_at >= ? ORDER BY update_id",
-        (bot, now() - max_age),
+        "UPDATE inbox SET process = ? WHERE bot = ? AND answered_at IS NULL AND payload IS NOT NULL"
+        f" AND received_at >= ? AND (process IS NULL OR process NOT IN ({','.join('?' * len(running))}))"
+        " RETURNING update_id, payload",
+        (process, bot, now() - max_age, *running),
     )
-    return [row[0] for row in rows]
+    return [payload for _, payload in sorted(rows)]
 
 
 async def tidy(db: Database, max_age: float) -> int:

@@ -133,4 +133,25 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (platform, chat_id)
     )
     """,
+    # 8: the processes sharing the database (a lease each), whose adapters report per process, and which
+    # process took each chat update (another answers it if that one dies)
+    """
+    CREATE TABLE processes (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        seen_at REAL NOT NULL
+    );
+    DROP TABLE adapters;
+    CREATE TABLE adapters (
+        process TEXT NOT NULL,
+        name TEXT NOT NULL,
+        receiving INTEGER NOT NULL,
+        detail TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (process, name)
+    );
+    ALTER TABLE inbox ADD COLUMN process TEXT
+    """,
 ]

@@ -12,7 +12,7 @@ ROOT = Path(__file__).parent.parent
 
 def bot_env(tmp_path: Path, telegram=None, discord=None, **extra: str) -> dict[str, str]:
     """The environment for a bot on `tmp_path`'s database, talking to the given fakes only."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "WEB_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "WEB_", "DATABASE_"))}
     env.update(PYTHONPATH=str(ROOT), DATABASE_PATH=str(tmp_path / "bot.sqlite3"), LOG_LEVEL="INFO")
     if telegram is not None:
         from tests.fake_telegram import TOKEN
@@ -25,7 +25,12 @@ def bot_env(tmp_path: Path, telegram=None, discord=None, **extra: str) -> dict[s
     if discord is not None:
         from tests.fake_discord import TOKEN
 
-        env.update(DISCORD_BOT_TOKEN=TOKEN, DISCORD_API_BASE_URL=discord.api_url, DISCORD_SHARDED="1")
+        env.update(
+            DISCORD_BOT_TOKEN=TOKEN,
+            DISCORD_API_BASE_URL=discord.api_url,
+            DISCORD_GATEWAY_URL=discord.ws_url,
+            DISCORD_SHARDED="1",
+        )
     env.update(extra)
     return env
 
@@ -95,3 +100,11 @@ async def start_bot(env: dict[str, str], cwd: Path, *args: str) -> BotProcess:
         stderr=asyncio.subprocess.STDOUT,
     )
     return BotProcess(process)
+
+
+async def until(condition, timeout: float = 60) -> None:
+    """Wait for a condition another process brings about (its database), checking every 20 ms."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)

@@ -11,7 +11,7 @@ import contextlib
 import socket
 from pathlib import Path
 
-from tests.bot_process import bot_env, start_bot
+from tests.bot_process import bot_env, start_bot, until
 from tests.conftest import FIXTURES
 from tests.fake_discord import TOKEN as DISCORD_TOKEN
 from tests.fake_discord import FakeDiscord
@@ -125,14 +125,6 @@ async def test_an_unopenable_database_gets_one_line(tmp_path: Path) -> None:
     assert status == 2, output
     assert "database error: cannot open DATABASE_PATH" in output
     assert_clean(output)
-
-
-async def until(condition, timeout: float = 60) -> None:
-    """Wait for a condition another process brings about (its database), checking every 20 ms."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_crash_loses_no_photo_and_answers_none_twice(tmp_path: Path) -> None:

@@ -114,9 +114,12 @@ async def test_the_dashboard_needs_the_admin_token_and_draws_the_report(serve, p
         base = await serve(web_admin_token="admin-secret")
         await post(f"{base}/api/hashtags", everyday_photos["portrait"])
         await rows(pipeline, 1)
-        from storage import adapter_state  # as the runner writes it when Discord stops receiving
+        from storage import adapter_state, processes  # as the runner writes it when Discord stops receiving
 
-        await adapter_state.set_state(pipeline.db, "discord", False, "DISCORD_BOT_TOKEN was rejected by Discord (4004)")
+        await processes.beat(pipeline.db, pipeline.process)
+        await adapter_state.set_state(
+            pipeline.db, pipeline.process, "discord", False, "DISCORD_BOT_TOKEN was rejected by Discord (4004)"
+        )
         async with session.get(f"{base}/api/dashboard", headers={"Authorization": "Bearer nope"}) as response:
             assert response.status == 401
         async with session.get(f"{base}/api/dashboard", headers={"Authorization": "Bearer admin-secret"}) as response:
