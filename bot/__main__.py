@@ -230,6 +230,7 @@ async def serve(config: Config) -> int:
     background: list[asyncio.Task] = [
         asyncio.create_task(keep_tidy(config, pipeline), name="retention"),
         asyncio.create_task(keep_alive(pipeline), name="lease"),
+        asyncio.create_task(pipeline.teaching.follow(config.taught_sync), name="taught-labels"),
     ]
     if config.instagram_session_file:
         client = InstagramClient(config.instagram_session_file, config.instagram_username or None)

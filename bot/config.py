@@ -52,6 +52,7 @@ class Config:
     send_patience: float = _env("SEND_RETRY_SECONDS", 30.0)
     replay_minutes: float = _env("TELEGRAM_REPLAY_MINUTES", 60.0)
     adapter_retry: float = _env("ADAPTER_RETRY_SECONDS", 60.0)
+    taught_sync: float = _env("TAUGHT_SYNC_SECONDS", 5.0)
     discord_token: str = _secret("DISCORD_BOT_TOKEN")
     discord_sharded: bool = _env("DISCORD_SHARDED", False)
     discord_shard_count: int = _env("DISCORD_SHARD_COUNT", 0)
@@ -187,6 +188,7 @@ def _check(config: Config) -> None:
         (config.decode_megapixels >= 0, "DECODE_MEGAPIXELS must be >= 0"),
         (config.replay_minutes >= 0, "TELEGRAM_REPLAY_MINUTES must be >= 0"),
         (config.adapter_retry > 0, "ADAPTER_RETRY_SECONDS must be > 0"),
+        (config.taught_sync > 0, "TAUGHT_SYNC_SECONDS must be > 0"),
         (1 <= config.web_port <= 65535, "WEB_PORT must be 1..65535"),
         (
             not config.database_url or config.database_url.startswith(("postgresql://", "postgres://")),

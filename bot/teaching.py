@@ -24,7 +24,7 @@ from inference.model_folder import TAUGHT_FILE
 from inference.pixel_budget import PixelBudget
 from inference.values import Prediction, TaughtClass
 from storage import taught
-from storage.database import Database
+from storage.database import Database, DatabaseError
 from trends.tags import is_valid, normalise
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class Teaching:
     decode_budget: PixelBudget = field(default_factory=lambda: PixelBudget(0))
     _heads: dict[str, FewShotHead] = field(default_factory=dict)
     _refitting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _version: int | None = None
 
     def __post_init__(self) -> None:
         self.trained = self.classifier.trained_stats
@@ -103,9 +104,29 @@ class Teaching:
 
     async def load(self) -> None:
         """Fit the heads of every scope that has taught classes (at start)."""
-        if self.available:
-            for scope in dict.fromkeys([GLOBAL, *await taught.scopes(self.db)]):
-                await self.refit(scope)
+        await self.sync()
+
+    async def sync(self) -> bool:
+        """Refit every head when the taught labels changed since the last look (here or in another process
+        sharing the database); True when they had. The bot calls it every TAUGHT_SYNC_SECONDS (`follow`)."""
+        seen = await taught.version(self.db)
+        if seen == self._version or not self.available:
+            return False
+        self._version = seen
+        scopes = [GLOBAL, *await taught.scopes(self.db)]
+        for gone in set(self._heads) - set(scopes):
+            del self._heads[gone]
+        await self._fit(scopes)
+        return True
+
+    async def follow(self, interval: float) -> None:
+        """Keep up with labels taught in other processes, `interval` seconds behind at most (plus a refit)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sync()
+            except DatabaseError as error:
+                log.warning("could not look for labels taught elsewhere (%s)", error)
 
     async def apply(self, prediction: Prediction, scope: str, photo: bytes) -> Prediction:
         """Let a taught class of `scope` (or a global one) claim the photo.
@@ -214,10 +235,13 @@ class Teaching:
         return shared, own
 
     async def refit(self, scope: str) -> None:
-        """Refit the scope's head (all heads when a global class changed) off the event loop."""
+        """Refit the scope's head (all heads when a global class changed)."""
+        await self._fit([scope, *self._heads] if scope == GLOBAL else [scope])
+
+    async def _fit(self, scopes: list[str]) -> None:
+        """Fit these scopes' heads off the event loop, one refit at a time."""
         async with self._refitting:
-            targets = list(dict.fromkeys([scope, *self._heads])) if scope == GLOBAL else [scope]
-            for target in targets:
+            for target in dict.fromkeys(scopes):
                 shared, own = await self._classes(target)
                 self._heads[target] = await asyncio.to_thread(
                     fit_head, self.trained, shared + own, self.classifier.regions

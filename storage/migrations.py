@@ -154,4 +154,12 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE inbox ADD COLUMN process TEXT
     """,
+    # 9: a counter every change to the taught labels bumps, which each process polls to refit its heads
+    """
+    CREATE TABLE taught_version (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL
+    );
+    INSERT INTO taught_version (id, version) VALUES (1, 0)
+    """,
 ]

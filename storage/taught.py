@@ -1,5 +1,8 @@
 """Classes taught in the chat: labels with their tags, and one row of embeddings per photo.
 
+Every change bumps `taught_version`: the other processes sharing the database
+poll it and refit (`bot.teaching.Teaching.sync`).
+
 A scope says where a class applies: "global" (taught by the bot's admins) or
 one Discord server. Embeddings are stored as float16 (30 KB per photo), tagged
 with the backbone that made them, so a model with another backbone ignores
@@ -34,6 +37,7 @@ async def save_label(db: Database, scope: str, name: str, tags: list[str], user:
         " ON CONFLICT (scope, name) DO UPDATE SET tags = excluded.tags WHERE excluded.tags != '[]'",
         (scope, name, json.dumps(tags), user, now()),
     )
+    await _changed(db)
 
 
 async def add_example(db: Database, scope: str, name: str, backbone: str, embeddings: np.ndarray, user: str) -> int:
@@ -43,6 +47,7 @@ async def add_example(db: Database, scope: str, name: str, backbone: str, embedd
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (scope, name, backbone, len(embeddings), embeddings.astype(np.float16).tobytes(), user, now()),
     )
+    await _changed(db)
     return await example_count(db, scope, name)
 
 
@@ -55,7 +60,10 @@ async def example_count(db: Database, scope: str, name: str) -> int:
 
 async def forget(db: Database, scope: str, name: str) -> bool:
     """Delete the label and its examples; False when there was no such label."""
-    return await db.write("DELETE FROM taught_labels WHERE scope = ? AND name = ?", (scope, name)) > 0
+    forgotten = await db.write("DELETE FROM taught_labels WHERE scope = ? AND name = ?", (scope, name)) > 0
+    if forgotten:
+        await _changed(db)
+    return forgotten
 
 
 async def labels(db: Database, scopes: list[str]) -> list[TaughtLabel]:
@@ -90,3 +98,12 @@ async def taught_classes(db: Database, scope: str, backbone: str) -> list[Taught
 
 async def scopes(db: Database) -> list[str]:
     return [row[0] for row in await db.execute_fetchall("SELECT DISTINCT scope FROM taught_labels ORDER BY scope")]
+
+
+async def version(db: Database) -> int:
+    """Bumped by every change to any scope's labels: cheap to poll."""
+    return int((await db.execute_fetchall("SELECT version FROM taught_version WHERE id = 1"))[0][0])
+
+
+async def _changed(db: Database) -> None:
+    await db.write("UPDATE taught_version SET version = version + 1 WHERE id = 1")

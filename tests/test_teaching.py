@@ -158,6 +158,33 @@ async def test_examples_survive_a_restart_and_forget_removes_them(tmp_path: Path
         await classifier.aclose()
 
 
+async def test_labels_taught_in_one_process_reach_the_others(database: Path | str) -> None:
+    """Two processes on one database (here two handles): what one teaches or forgets, the other's next
+    `sync` (every TAUGHT_SYNC_SECONDS in the bot) picks up; with nothing changed, it does no work."""
+    classifier = Classifier(DEFAULT_MODEL_DIR)
+    here, there = await open_database(database), await open_database(database)
+    try:
+        teacher = Pipeline(classifier, here, Catalogue())
+        other = Teaching(there, classifier)
+        await other.load()
+        await teacher.teaching.load()
+        assert not await other.sync()
+        await teach(teacher)
+        photo = tablecloth(100)
+        probe = await classifier.classify(decode_image(photo))
+        assert (await other.apply(probe, GLOBAL, photo)).custom[0].name != LABEL.name, "not before it looks"
+        assert await other.sync()
+        assert (await other.apply(probe, GLOBAL, photo)).custom[0].name == LABEL.name
+        assert not await other.sync()
+        assert await teacher.teaching.forget(GLOBAL, LABEL.name)
+        assert await other.sync()
+        assert (await other.apply(probe, GLOBAL, photo)).custom[0].name != LABEL.name
+    finally:
+        await here.close()
+        await there.close()
+        await classifier.aclose()
+
+
 async def test_bad_photo_is_rejected_and_nothing_is_lost(pipeline: Pipeline) -> None:
     from inference.decode import ImageRejected
 
