@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -108,3 +109,20 @@ async def until(condition, timeout: float = 60) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports on 127.0.0.1 nothing listens on, all different (each held until all are chosen)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (for a bot's webhook, or one that stays closed)."""
+    return free_ports(1)[0]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bot_process import free_port
 from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).parent.parent
@@ -29,12 +29,6 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER),
     reason="the headless browser test needs Debian's chromium and chromium-driver (.ci/run installs them)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from pathlib import Path
 
-from tests.bot_process import bot_env, start_bot, until
+from tests.bot_process import bot_env, free_port, start_bot, until
 from tests.conftest import FIXTURES
 from tests.fake_discord import TOKEN as DISCORD_TOKEN
 from tests.fake_discord import FakeDiscord
@@ -64,9 +63,7 @@ async def test_a_wrong_token_at_start_names_the_variable(tmp_path: Path) -> None
 
 
 async def test_an_unreachable_api_at_start_is_retried_then_reported(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = free_port()
     telegram = FakeTelegram()
     env = bot_env(tmp_path, telegram, TELEGRAM_STARTUP_PATIENCE_SECONDS="2")
     env.update(TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{closed}/bot", TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN)
@@ -174,9 +171,7 @@ async def test_the_webhook_answers_telegram_only_once_the_update_is_recorded(tmp
 
     import aiohttp
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     telegram = FakeTelegram()
     await telegram.start()
     secret = "hook-secret-for-tests"
@@ -248,9 +243,7 @@ async def test_telegram_unreachable_at_start_is_retried_while_discord_serves(tmp
     """With another platform serving, a platform that failed for a reason that can pass is started again."""
     import signal
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     telegram, discord_fake = FakeTelegram(), FakeDiscord()
     await discord_fake.start()
     env = bot_env(tmp_path, None, discord_fake, TELEGRAM_STARTUP_PATIENCE_SECONDS="0", ADAPTER_RETRY_SECONDS="1")

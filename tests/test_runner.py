@@ -13,6 +13,7 @@ import pytest
 
 from bot.config import ConfigError, load_config
 from bot.logs import setup_logging
+from tests.bot_process import free_port
 from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).parent.parent
@@ -40,6 +41,9 @@ def run_bot(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> 
         ({"TELEGRAM_WEBHOOK_URL": "http://plain.example"}, "TELEGRAM_WEBHOOK_URL"),
         ({"CONFIDENCE_THRESHOLD": "2"}, "CONFIDENCE_THRESHOLD"),
         ({"TELEGRAM_CONCURRENT_UPDATES": "0"}, "TELEGRAM_CONCURRENT_UPDATES"),
+        ({"DATABASE_URL": "mysql://db.example/bot"}, "DATABASE_URL"),
+        ({"DISCORD_SHARD_IDS": "0,1"}, "DISCORD_SHARD_IDS"),
+        ({"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "2"}, "DISCORD_SHARD_IDS"),
     ],
 )
 def test_invalid_values_name_the_variable(env: dict[str, str], variable: str) -> None:
@@ -56,13 +60,18 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
 
 def test_secrets_are_not_in_repr_or_logs() -> None:
     token = "987654321:TESTONLY-not-a-real-token"
-    config = load_config({"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_WEBHOOK_SECRET": "hook-secret-value"}, env_file=None)
-    assert token not in repr(config)
+    environment = {
+        "TELEGRAM_BOT_TOKEN": token,
+        "TELEGRAM_WEBHOOK_SECRET": "hook-secret-value",
+        "DATABASE_URL": "postgresql://bot:pg-password-value@db.example/bot",
+    }
+    config = load_config(environment, env_file=None)
+    assert token not in repr(config) and "pg-password-value" not in repr(config)
     stream = io.StringIO()
     setup_logging(config, stream)
     logging.getLogger("httpx").warning("POST https://api.telegram.org/bot%s/getMe", token)
     try:
-        raise RuntimeError(f"bad url https://api.telegram.org/bot{token}/x hook-secret-value")
+        raise RuntimeError(f"bad url https://api.telegram.org/bot{token}/x hook-secret-value pg-password-value")
     except RuntimeError:
         logging.getLogger("telegram").exception("failed")
     from telegram.error import InvalidToken
@@ -70,16 +79,13 @@ def test_secrets_are_not_in_repr_or_logs() -> None:
     sys.excepthook(InvalidToken, InvalidToken(f"Invalid token {token}"), None)  # what escaped asyncio.run before
     text = stream.getvalue()
     assert "getMe" in text and "failed" in text and "uncaught exception" in text
-    assert token not in text and "hook-secret-value" not in text
+    assert token not in text and "hook-secret-value" not in text and "pg-password-value" not in text
 
 
 def test_with_no_chat_token_it_serves_the_page_and_says_where(tmp_path: Path) -> None:
-    import socket
     import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "WEB_"))}
     env = {**base, "PYTHONPATH": str(ROOT), "DATABASE_PATH": str(tmp_path / "db.sqlite3"), "WEB_PORT": str(port)}
     process = subprocess.Popen(

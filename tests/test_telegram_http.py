@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +11,7 @@ from telegram import Bot, InputFile
 from telegram.error import NetworkError, TimedOut
 
 from bot.telegram_http import AiohttpTransport
+from tests.bot_process import free_port
 
 
 @pytest.fixture
@@ -54,9 +54,7 @@ async def test_read_timeout_becomes_timed_out(server) -> None:
 
 
 async def test_refused_connection_becomes_network_error() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     async with AiohttpTransport(pool_size=2) as transport:
         with pytest.raises(NetworkError, match=r"aiohttp\.ClientConnectorError"):
             await transport.post(f"http://127.0.0.1:{port}/nothing")
