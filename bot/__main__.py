@@ -31,7 +31,7 @@ from bot.token_check import token_lines
 from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.model_folder import REGIONS_FILE, STATS_FILE
-from storage import adapter_state, inbox, processes, request_log, taught, trend_store
+from storage import adapter_state, inbox, processes, request_log, shown, taught, trend_store
 from storage.database import DAY, DatabaseError, DatabaseUnavailable, SchemaTooNew, open_database
 from storage.processes import BEAT_SECONDS
 from trends.catalogue import Catalogue
@@ -165,6 +165,7 @@ async def keep_tidy(config: Config, pipeline: Pipeline) -> None:
             log.info("retention: deleted %d request rows older than %g days", removed, config.retention_days)
         await inbox.tidy(pipeline.db, config.replay_minutes * 60)
         await processes.tidy(pipeline.db)
+        await shown.tidy(pipeline.db)
         await asyncio.sleep(DAY)
 
 

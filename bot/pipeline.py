@@ -183,9 +183,9 @@ class Pipeline:
             await adapter_state.states(self.db),
         )
 
-    async def recompose(self, answer: Answer, count: int) -> ComposedTags:
+    async def recompose(self, scene: Scene, count: int) -> ComposedTags:
         """Another view of the same photo (more tags), without classifying again."""
-        return await self._compose(answer.scene, count)
+        return await self._compose(scene, count)
 
     async def _compose(self, scene: Scene, count: int) -> ComposedTags:
         blocklist = self._starter_blocklist | await settings.blocked_tags(self.db)

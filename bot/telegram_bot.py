@@ -13,9 +13,8 @@ import itertools
 import logging
 import re
 import secrets
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from telegram import (
     BotCommand,
@@ -55,6 +54,8 @@ from bot.telegram_inbox import AnsweringProcessor, DurableQueue, Inbox
 from bot.telegram_lessons import TelegramLessons, is_bot_admin
 from bot.telegram_retry import RetryingRateLimiter
 from inference.decode import MODEL_SIZE, ImageRejected, might_be_image
+from inference.scene import Scene
+from storage import shown
 from storage.database import DatabaseError
 from storage.processes import BEAT_SECONDS
 from storage.settings import MAX_TAG_COUNT, ChatSettings
@@ -65,7 +66,6 @@ PLATFORM = "telegram"
 # python-telegram-bot's name for its long-polling task (telegram/ext/_updater.py); tests/test_faults.py relies on it.
 POLLING_TASK = "Updater:start_polling:polling_task"
 COPY_TEXT_LIMIT = 256
-KEPT_ANSWERS = 2000
 
 HELP = (
     "Send me a photo and I answer with a few Instagram hashtags that fit it and are actually used.\n\n"
@@ -92,24 +92,15 @@ COMMANDS = [
 ]
 
 
-@dataclass
-class Shown:
-    """An answer kept in memory so its buttons (more tags, counts) can work later."""
-
-    answer: Answer
-    count: int
-    offset: int = 0
-
-
 def pick_photo(sizes: tuple[PhotoSize, ...]) -> PhotoSize:
     """The smallest size still at least 224 px on its short side; the largest if none is."""
     ordered = sorted(sizes, key=lambda s: s.width * s.height)
     return next((s for s in ordered if min(s.width, s.height) >= MODEL_SIZE), ordered[-1])
 
 
-def answer_html(answer: Answer, tags: ComposedTags, with_counts: bool) -> str:
+def answer_html(scene: Scene, tags: ComposedTags, with_counts: bool) -> str:
     """The reply text in Telegram's HTML: subject, one tap-to-copy line, a short note."""
-    lines = [f"📷 <b>{html.escape(subject_line(answer.scene))}</b>", f"<code>{html.escape(tags.line)}</code>"]
+    lines = [f"📷 <b>{html.escape(subject_line(scene))}</b>", f"<code>{html.escape(tags.line)}</code>"]
     if with_counts:
         lines += [html.escape(line) for line in count_lines(tags)]
     else:
@@ -135,10 +126,8 @@ class TelegramBot:
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
         self.config, self.pipeline = config, pipeline
         self.flood = FloodGuard(config.flood_photos, config.flood_window)
-        self.shown: OrderedDict[str, Shown] = OrderedDict()
-        # Buttons name their answer by a key this process alone hands out: with several processes behind a
-        # load balancer, a tap that reaches another one finds no answer there (and says so) instead of
-        # another user's answer under the same number.
+        # Buttons name their answer (kept in the database, `storage.shown`) by a key no other process
+        # sharing the database hands out.
         prefix = secrets.token_hex(4)
         self._keys = (f"{prefix}-{n}" for n in itertools.count(1))
         # Photos of one chat are answered one after another, so an album's answers keep its order;
@@ -188,8 +177,8 @@ class TelegramBot:
             return
         finally:
             typing.cancel()
-        key = self._keep(Shown(answer, len(answer.tags.tags) or self.config.default_tag_count))
-        html_text, markup = answer_html(answer, answer.tags, answer.show_counts), keyboard(answer.tags, key)
+        key = await self._keep(answer)
+        html_text, markup = answer_html(answer.scene, answer.tags, answer.show_counts), keyboard(answer.tags, key)
         try:
             await self.pipeline.deliver([answer], lambda: reply_to.reply_html(html_text, reply_markup=markup))
         except TimedOut:
@@ -246,26 +235,26 @@ class TelegramBot:
         """'More tags' shows the next best set; 'With counts' adds post counts and tiers."""
         query = update.callback_query
         action, _, key = (query.data or "").partition(":")
-        shown = self.shown.get(key)
-        if shown is None:
+        kept = await shown.find(self.pipeline.db, key)
+        if kept is None:
             await query.answer("This answer is too old — please send the photo again.", show_alert=True)
             return
         await query.answer()
         if action == "more":
-            shown.offset += shown.count
-            wanted = min(shown.offset + shown.count, MAX_TAG_COUNT)
-            ranked = await self.pipeline.recompose(shown.answer, wanted)
-            if len(ranked.tags) <= shown.offset:
-                shown.offset = 0
-                ranked = await self.pipeline.recompose(shown.answer, shown.count)
-            tags = ComposedTags(ranked.tags[shown.offset : shown.offset + shown.count], ranked.labels)
+            offset = kept.offset + kept.count
+            ranked = await self.pipeline.recompose(kept.scene, min(offset + kept.count, MAX_TAG_COUNT))
+            if len(ranked.tags) <= offset:
+                offset = 0
+                ranked = await self.pipeline.recompose(kept.scene, kept.count)
+            await shown.turn(self.pipeline.db, key, offset)
+            tags = ComposedTags(ranked.tags[offset : offset + kept.count], ranked.labels)
             with_counts = False
         else:
-            tags, with_counts = await self.pipeline.recompose(shown.answer, shown.offset + shown.count), True
-            tags = ComposedTags(tags.tags[shown.offset :], tags.labels)
+            tags, with_counts = await self.pipeline.recompose(kept.scene, kept.offset + kept.count), True
+            tags = ComposedTags(tags.tags[kept.offset :], tags.labels)
         try:
             await query.edit_message_text(
-                answer_html(shown.answer, tags, with_counts),
+                answer_html(kept.scene, tags, with_counts),
                 parse_mode=ParseMode.HTML,
                 reply_markup=keyboard(tags, key),
             )
@@ -338,11 +327,14 @@ class TelegramBot:
             except TelegramError:
                 log.warning("could not tell the user about the error")
 
-    def _keep(self, shown: Shown) -> str:
+    async def _keep(self, answer: Answer) -> str:
+        """Keep the answer for its buttons; the reply goes out even when it cannot be kept (they then say so)."""
         key = next(self._keys)
-        self.shown[key] = shown
-        while len(self.shown) > KEPT_ANSWERS:
-            self.shown.popitem(last=False)
+        kept = shown.Shown(answer.scene, len(answer.tags.tags) or self.config.default_tag_count)
+        try:
+            await shown.keep(self.pipeline.db, key, kept)
+        except DatabaseError as error:
+            log.warning("could not keep the answer for its buttons (%s)", error)
         return key
 
     @staticmethod

@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections import OrderedDict
 from pathlib import Path
 
 from aiohttp import web
@@ -28,10 +27,13 @@ from aiohttp import web
 from bot.config import Config
 from bot.dashboard import render_dashboard
 from bot.flood import FloodGuard
-from bot.pipeline import Answer, Pipeline
+from bot.pipeline import Pipeline
 from bot.render import APOLOGY, TIER_NAMES, subject_line, too_big_text
 from inference.decode import ImageRejected
+from storage import shown
+from storage.database import DatabaseError
 from storage.settings import MAX_TAG_COUNT
+from storage.shown import Shown
 from trends.composer import ComposedTags
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,6 @@ FORM_OVERHEAD = 64 * 1024
 RATE_WINDOW = 60.0
 # A refusal for a photo that is too large to use is 413, like a body over the size limit.
 TOO_LARGE = {"too_many_pixels"}
-KEPT_ANSWERS = 1000
 
 
 def error(status: int, reason: str, message: str, **headers: str) -> web.Response:
@@ -56,7 +57,7 @@ def bearer(request: web.Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def answer_json(key: str, answer: Answer, tags: ComposedTags) -> dict:
+def answer_json(key: str, answer: Shown, tags: ComposedTags) -> dict:
     """What the API returns for a photo: what it shows, the tags with their tiers and counts, the model."""
     return {
         "id": key,
@@ -71,7 +72,7 @@ def answer_json(key: str, answer: Answer, tags: ComposedTags) -> dict:
             for t in tags.tags
         ],
         "line": tags.line,
-        "model_version": answer.prediction.model_version,
+        "model_version": answer.model_version,
     }
 
 
@@ -81,9 +82,6 @@ class WebSide:
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
         self.config, self.pipeline = config, pipeline
         self.rate = FloodGuard(config.web_photos_per_minute, RATE_WINDOW)
-        # Answers kept in memory (never the photo) so the page can ask for more or fewer tags, as
-        # Telegram's buttons do; the oldest go first.
-        self.kept: OrderedDict[str, Answer] = OrderedDict()
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=self.config.max_file_bytes + FORM_OVERHEAD)
@@ -135,10 +133,12 @@ class WebSide:
             log.exception("web request failed")
             return error(500, "error", APOLOGY)
         key = secrets.token_urlsafe(12)
-        self.kept[key] = answer
-        while len(self.kept) > KEPT_ANSWERS:
-            self.kept.popitem(last=False)
-        response = web.json_response(answer_json(key, answer, answer.tags))
+        kept = Shown(answer.scene, len(answer.tags.tags), answer.prediction.model_version)
+        try:
+            await shown.keep(self.pipeline.db, key, kept)
+        except DatabaseError as failure:  # the answer still goes out; asking it for more tags will say "too old"
+            log.warning("could not keep the answer for later counts (%s)", failure)
+        response = web.json_response(answer_json(key, kept, answer.tags))
 
         async def send() -> None:
             await response.prepare(request)
@@ -155,10 +155,10 @@ class WebSide:
         key, count = request.match_info["key"], self._count(request)
         if count is None:
             return error(400, "bad_count", f"count must be a number from 1 to {MAX_TAG_COUNT}.")
-        answer = self.kept.get(key)
-        if answer is None:
+        kept = await shown.find(self.pipeline.db, key)
+        if kept is None:
             return error(404, "gone", "This answer is too old — please send the photo again.")
-        return web.json_response(answer_json(key, answer, await self.pipeline.recompose(answer, count)))
+        return web.json_response(answer_json(key, kept, await self.pipeline.recompose(kept.scene, count)))
 
     def _refuse_without_token(self, request: web.Request) -> web.Response | None:
         token = self.config.web_api_token

@@ -162,4 +162,16 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO taught_version (id, version) VALUES (1, 0)
     """,
+    # 10: answers whose buttons can still ask for more, found by whichever process the tap reaches
+    """
+    CREATE TABLE shown_answers (
+        key TEXT PRIMARY KEY,
+        scene TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        model_version TEXT NOT NULL,
+        shown_from INTEGER NOT NULL DEFAULT 0,
+        at REAL NOT NULL
+    );
+    CREATE INDEX shown_answers_at ON shown_answers (at)
+    """,
 ]

@@ -10,14 +10,13 @@ starts one).
 from __future__ import annotations
 
 import signal
-import socket
 from pathlib import Path
 
 import aiohttp
 import psycopg
 
 from tests import postgres
-from tests.bot_process import BotProcess, bot_env, start_bot, until
+from tests.bot_process import BotProcess, bot_env, free_ports, start_bot, until
 from tests.conftest import FIXTURES
 from tests.fake_discord import FakeDiscord
 from tests.fake_telegram import FakeTelegram
@@ -25,12 +24,6 @@ from tests.fake_telegram import FakeTelegram
 FLOWERS = sorted(FIXTURES.glob("*-*.jpg"))
 SECRET = "hook-secret-for-tests"
 ADMIN = 42
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def logged(url: str) -> list[tuple[str, str, str]]:
@@ -44,7 +37,7 @@ async def test_two_processes_share_one_database_and_lose_nothing(tmp_path: Path)
         telegram, discord_fake = FakeTelegram(), FakeDiscord()
         await telegram.start()
         await discord_fake.start()
-        ports = [free_port(), free_port()]
+        ports = free_ports(2)
         processes: list[BotProcess] = []
         try:
             for shard, port in enumerate(ports):
@@ -70,9 +63,10 @@ async def test_two_processes_share_one_database_and_lose_nothing(tmp_path: Path)
 
             async with aiohttp.ClientSession() as session:
 
-                async def deliver(to: int, message: dict, update_id: int) -> int:
-                    """POST one update to process `to`'s webhook, as Telegram through the load balancer."""
-                    body = {"update_id": update_id, "message": message}
+                async def deliver(to: int, update_id: int, **content: dict) -> int:
+                    """POST one update (`message=` or `callback_query=`) to process `to`'s webhook, as Telegram
+                    through the load balancer."""
+                    body = {"update_id": update_id, **content}
                     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
                     address = f"http://127.0.0.1:{ports[to]}/telegram"
                     async with session.post(address, json=body, headers=headers) as response:
@@ -82,10 +76,19 @@ async def test_two_processes_share_one_database_and_lose_nothing(tmp_path: Path)
                 chats = list(range(5000, 5020))
                 for n, chat in enumerate(chats):
                     update = telegram.photo_message(chat, FLOWERS[n % len(FLOWERS)].read_bytes())
-                    assert await deliver(n % 2, update, 1000 + n) == 200
+                    assert await deliver(n % 2, 1000 + n, message=update) == 200
                     if n % 5 == 0:
-                        assert await deliver(1 - n % 2, update, 1000 + n) == 200
+                        assert await deliver(1 - n % 2, 1000 + n, message=update) == 200
                 await telegram.wait_for(lambda: all(telegram.replies_to(c) for c in chats), timeout=120)
+
+                # A button under an answer from process 0 (chat 5000), tapped through process 1.
+                (answer,) = telegram.replies_to(chats[0])
+                more = answer["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+                assert await deliver(1, 1900, callback_query=telegram.callback(chats[0], answer, more)) == 200
+                await telegram.wait_for(lambda: telegram.edits, timeout=60)
+                first = answer["text"].splitlines()[1].split()
+                second = telegram.edits[0]["text"].split("<code>")[1].split("</code>")[0].split()
+                assert second and not set(second) & set(first), "the next best tags, from the other process"
 
                 # A lesson begun on one process, its photos on both, finished on the other.
                 update_id = 2000
@@ -94,7 +97,7 @@ async def test_two_processes_share_one_database_and_lose_nothing(tmp_path: Path)
                     nonlocal update_id
                     before = len(telegram.replies_to(ADMIN))
                     update_id += 1
-                    assert await deliver(to, message, update_id) == 200
+                    assert await deliver(to, update_id, message=message) == 200
                     await telegram.wait_for(lambda: len(telegram.replies_to(ADMIN)) > before, timeout=60)
                     return telegram.replies_to(ADMIN)[-1]
 
@@ -124,7 +127,9 @@ async def test_two_processes_share_one_database_and_lose_nothing(tmp_path: Path)
                 stuck = [6000, 6001, 6002]
                 telegram.hold_after("sendMessage", 0)
                 for n, chat in enumerate(stuck):
-                    assert await deliver(0, telegram.photo_message(chat, FLOWERS[n].read_bytes()), 3000 + n) == 200
+                    assert (
+                        await deliver(0, 3000 + n, message=telegram.photo_message(chat, FLOWERS[n].read_bytes())) == 200
+                    )
                 await telegram.wait_for(lambda: telegram.holding == len(stuck), timeout=60)
                 await processes[0].kill()
                 telegram.release()
