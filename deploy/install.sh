@@ -10,7 +10,8 @@ Installs the bot from this checkout:
   - a system user (default: hashtagbot) that owns only the data folder,
   - the code in --prefix (default: /opt/hashtag-bot) with a .venv of requirements-serve.txt,
   - DIR/data (mode 750) for the SQLite database, DIR/.env (mode 600) from .env.example if missing,
-  - the systemd unit hashtag-bot.service (enabled, not started until .env has a token).
+  - the systemd unit hashtag-bot.service (enabled, not started until .env has a token), and the
+    template hashtag-bot@.service for several processes on one machine (docs/scaling.md).
 --dry-run prints the commands instead of running them.
 USAGE
 }
@@ -50,12 +51,15 @@ if [ ! -f "$prefix/.env" ]; then
   run install -m 600 -o root -g "$user" "$src/.env.example" "$prefix/.env"
   echo "edit $prefix/.env (set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN), then: systemctl start hashtag-bot"
 fi
-unit=/etc/systemd/system/hashtag-bot.service
-if [ -n "$dry" ]; then
-  echo "+ write $unit from deploy/hashtag-bot.service (prefix $prefix, user $user)"
-else
-  sed -e "s|@PREFIX@|$prefix|g" -e "s|@USER@|$user|g" "$src/deploy/hashtag-bot.service" > "$unit"
-fi
+# One source, two units: hashtag-bot.service, and the template hashtag-bot@.service for several
+# processes on this machine (hashtag-bot@1, @2 …, each reading .env then its own .env.1, .env.2 …).
+for unit in /etc/systemd/system/hashtag-bot.service /etc/systemd/system/hashtag-bot@.service; do
+  if [ -n "$dry" ]; then
+    echo "+ write $unit from deploy/hashtag-bot.service (prefix $prefix, user $user)"
+  else
+    sed -e "s|@PREFIX@|$prefix|g" -e "s|@USER@|$user|g" "$src/deploy/hashtag-bot.service" > "$unit"
+  fi
+done
 run systemctl daemon-reload
 run systemctl enable hashtag-bot.service
 if [ -z "$dry" ] && systemctl is-active --quiet hashtag-bot.service; then

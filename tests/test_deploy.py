@@ -18,12 +18,19 @@ import pytest
 from deploy import backup as backup_tool
 from deploy import export_taught
 from inference.few_shot import load_taught
-from storage import request_log, taught
+from storage import inbox, lessons, request_log, settings, taught, trend_store
 from storage.database import open_database
+from tests import postgres
 
 ROOT = Path(__file__).parent.parent
 SCRIPTS = sorted((ROOT / "deploy").glob("*.sh"))
-MODULES = ["deploy.backup", "deploy.discord_sync", "deploy.export_taught", "deploy.telegram_webhook"]
+MODULES = [
+    "deploy.backup",
+    "deploy.copy_to_postgres",
+    "deploy.discord_sync",
+    "deploy.export_taught",
+    "deploy.telegram_webhook",
+]
 
 
 def owner_only(path: Path) -> bool:
@@ -164,3 +171,104 @@ def test_export_taught_writes_one_scope_for_training(
     assert [e[0, 0] for e in mug.examples] == [0, 1, 2]
     assert export_taught.main(["--out", str(tmp_path / "server.npz"), "--scope", "discord:7"]) == 0
     assert [t.name for t in load_taught(tmp_path / "server.npz")] == ["red teapot"]
+
+
+async def filled(database: Path | str) -> None:
+    """A database a bot has used: requests, settings, trend facts, a taught label, a lesson, an update."""
+    db = await open_database(database)
+    try:
+        for n in range(3):
+            await request_log.log_request(
+                db,
+                request_log.LoggedRequest("telegram", "7", str(n), "ok", labels=[("daisy", 0.9)], hashtags=["daisy"]),
+            )
+        await settings.save_chat_settings(db, "telegram", "7", settings.ChatSettings(8, True))
+        await settings.block_tags(db, ["spam"])
+        await trend_store.save_counts(db, {"daisy": 4_200_000_000})
+        await trend_store.save_search(db, "daisy", ["daisy", "daisies"])
+        await trend_store.record_failure(db, "rate_limited: 429", 60)
+        await taught.save_label(db, "global", "blue ceramic mug", ["mug"], "42")
+        for k in range(5):
+            await taught.add_example(
+                db, "global", "blue ceramic mug", "mobilenetv2", np.full((12, 1280), k, np.float32), "42"
+            )
+        await lessons.start(db, "telegram", "42", "blue ceramic mug", "42")
+        await inbox.receive(db, 1, 900, "{}", "gone-process")
+    finally:
+        await db.close()
+
+
+async def contents(database: Path | str) -> tuple:
+    """What the bot would read back, from either engine."""
+    db = await open_database(database)
+    try:
+        stats = await request_log.request_stats(db)
+        (mug,) = await taught.taught_classes(db, "global", "mobilenetv2")
+        return (
+            stats.per_day,
+            stats.top_tags,
+            await settings.get_chat_settings(db, "telegram", "7"),
+            await settings.blocked_tags(db),
+            await trend_store.media_counts(db, ["daisy"]),
+            await trend_store.search_results(db, ["daisy"]),
+            (await trend_store.health(db)).failures,
+            (mug.name, mug.tags, mug.examples.shape, [float(e[0, 0]) for e in mug.examples]),
+            await taught.version(db),
+            await lessons.current(db, "telegram", "42", 3600),
+            len(await inbox.adopt(db, 1, "me", set(), 3600)),
+        )
+    finally:
+        await db.close()
+
+
+async def test_an_sqlite_database_copies_into_postgresql_whole(tmp_path: Path) -> None:
+    with postgres.fresh_schema() as url:
+        source = tmp_path / "bot.sqlite3"
+        await filled(source)
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "deploy.copy_to_postgres", "--from", str(source), "--to", url],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "requests: 3 row(s)" in result.stdout and "taught_examples: 5 row(s)" in result.stdout
+        assert await contents(url) == await contents(source)
+        db = await open_database(url)
+        try:  # PostgreSQL's row counters carry on after the copied ids
+            await request_log.log_request(db, request_log.LoggedRequest("telegram", "7", "9", "ok"))
+            assert (await db.execute_fetchall("SELECT max(id) FROM requests"))[0][0] == 4
+        finally:
+            await db.close()
+        again = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "deploy.copy_to_postgres", "--from", str(source), "--to", url],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert again.returncode == 1 and "already has rows" in again.stderr and "hashtag_test@" not in again.stderr
+
+
+@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="needs pg_dump (Debian's postgresql-client)")
+async def test_postgresql_backup_and_restore_use_pg_dump(tmp_path: Path) -> None:
+    with postgres.fresh_schema() as url:
+        await filled(url)
+        copy = tmp_path / "backups" / "bot.dump"
+        assert await asyncio.to_thread(backup_tool.main, ["backup", str(copy), "--url", url]) == 0
+        assert owner_only(copy) and sorted(p.name for p in copy.parent.iterdir()) == [copy.name]
+        before = await contents(url)
+        db = await open_database(url)
+        try:
+            await request_log.log_request(db, request_log.LoggedRequest("telegram", "8", "1", "ok"))
+            await taught.forget(db, "global", "blue ceramic mug")
+        finally:
+            await db.close()
+        assert await asyncio.to_thread(backup_tool.main, ["restore", str(copy), "--url", url]) == 0
+        db = await open_database(url)
+        try:
+            assert (await db.execute_fetchall("SELECT count(*) FROM requests"))[0][0] == 3
+        finally:
+            await db.close()
+        assert (await contents(url))[1:] == before[1:]
