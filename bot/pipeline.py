@@ -24,8 +24,8 @@ from inference.classifier import Classifier, Prediction
 from inference.decode import ImageRejected, decode_photo, decoded_pixels
 from inference.pixel_budget import PixelBudget
 from inference.scene import Scene, describe
-from storage import adapter_state, processes, request_log, settings, taught, trend_store
-from storage.database import Database
+from storage import adapter_state, processes, request_log, settings, shown, taught, trend_store
+from storage.database import Database, DatabaseError
 from storage.request_log import LoggedRequest
 from storage.request_writer import RequestWriter
 from trends.cache import TrendCache
@@ -83,6 +83,7 @@ class Pipeline:
         self.trends = TrendCache(self.db, self.catalogue)
         self.teaching = Teaching(self.db, self.classifier, self.max_image_pixels, self.decode_budget)
         self._starter_blocklist = load_starter_blocklist()
+        self._keeping: set[asyncio.Task] = set()
 
     async def answer(
         self,
@@ -212,6 +213,20 @@ class Pipeline:
         """Until `count` requests have been written (or wait in memory for the disk): for shutdown and tests."""
         await self.writer.wait_handled(count)
 
+    def keep_shown(self, key: str, kept: shown.Shown) -> None:
+        """Keep an answer for its buttons in the background: the reply never waits for the database, and a
+        tap comes seconds later. If it cannot be kept, the buttons say the answer is too old."""
+        task = asyncio.create_task(self._keep_shown(key, kept))
+        self._keeping.add(task)
+        task.add_done_callback(self._keeping.discard)
+
+    async def _keep_shown(self, key: str, kept: shown.Shown) -> None:
+        try:
+            await shown.keep(self.db, key, kept)
+        except DatabaseError as error:
+            log.warning("could not keep an answer for its buttons (%s)", error)
+
     async def drain(self) -> None:
-        """Wait for background log writes (clean shutdown, tests)."""
+        """Wait for background writes: the log's and the kept answers' (clean shutdown, tests)."""
+        await asyncio.gather(*self._keeping)
         await self.writer.drain()

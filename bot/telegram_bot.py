@@ -177,7 +177,7 @@ class TelegramBot:
             return
         finally:
             typing.cancel()
-        key = await self._keep(answer)
+        key = self._keep(answer)
         html_text, markup = answer_html(answer.scene, answer.tags, answer.show_counts), keyboard(answer.tags, key)
         try:
             await self.pipeline.deliver([answer], lambda: reply_to.reply_html(html_text, reply_markup=markup))
@@ -327,14 +327,9 @@ class TelegramBot:
             except TelegramError:
                 log.warning("could not tell the user about the error")
 
-    async def _keep(self, answer: Answer) -> str:
-        """Keep the answer for its buttons; the reply goes out even when it cannot be kept (they then say so)."""
+    def _keep(self, answer: Answer) -> str:
         key = next(self._keys)
-        kept = shown.Shown(answer.scene, len(answer.tags.tags) or self.config.default_tag_count)
-        try:
-            await shown.keep(self.pipeline.db, key, kept)
-        except DatabaseError as error:
-            log.warning("could not keep the answer for its buttons (%s)", error)
+        self.pipeline.keep_shown(key, shown.Shown(answer.scene, len(answer.tags.tags) or self.config.default_tag_count))
         return key
 
     @staticmethod

@@ -31,7 +31,6 @@ from bot.pipeline import Pipeline
 from bot.render import APOLOGY, TIER_NAMES, subject_line, too_big_text
 from inference.decode import ImageRejected
 from storage import shown
-from storage.database import DatabaseError
 from storage.settings import MAX_TAG_COUNT
 from storage.shown import Shown
 from trends.composer import ComposedTags
@@ -134,10 +133,7 @@ class WebSide:
             return error(500, "error", APOLOGY)
         key = secrets.token_urlsafe(12)
         kept = Shown(answer.scene, len(answer.tags.tags), answer.prediction.model_version)
-        try:
-            await shown.keep(self.pipeline.db, key, kept)
-        except DatabaseError as failure:  # the answer still goes out; asking it for more tags will say "too old"
-            log.warning("could not keep the answer for later counts (%s)", failure)
+        self.pipeline.keep_shown(key, kept)
         response = web.json_response(answer_json(key, kept, answer.tags))
 
         async def send() -> None:
