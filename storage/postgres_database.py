@@ -96,6 +96,9 @@ class PostgresDatabase:
         )
         db = cls(pool, url)
         try:
+            # One plain connection first: its error names the cause (refused, unknown host, bad password),
+            # where the pool would only say it waited in vain.
+            await (await psycopg.AsyncConnection.connect(url, connect_timeout=int(CONNECT_TIMEOUT))).close()
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
             # SQLite keeps the schema's version in its header; here a table of one row does (made under
             # the migrations' lock: two processes creating it at once would collide in the catalogue).
@@ -103,7 +106,10 @@ class PostgresDatabase:
                 await tx.write("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         except (psycopg.Error, OSError, DatabaseError) as error:
             await pool.close()
-            raise DatabaseUnavailable(f"cannot reach DATABASE_URL ({db.where}): {error}") from None
+            said = str(error).strip().splitlines()
+            raise DatabaseUnavailable(
+                f"cannot reach DATABASE_URL ({db.where}): {said[0] if said else error!r}"
+            ) from None
         return db
 
     async def execute_fetchall(self, sql: str, parameters: Iterable = ()) -> Sequence[Sequence[Any]]:

@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import pytest
+
 from tests.bot_process import bot_env, free_port, start_bot, until
 from tests.conftest import FIXTURES
 from tests.fake_discord import TOKEN as DISCORD_TOKEN
@@ -115,12 +117,18 @@ async def test_one_platform_down_the_other_serves_and_check_says_which(tmp_path:
     assert "discord: not running (last run: DISCORD_BOT_TOKEN was rejected by Discord (4004)" in report, report
 
 
-async def test_an_unopenable_database_gets_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_an_unopenable_database_gets_one_line(tmp_path: Path, engine: str) -> None:
+    """A DATABASE_PATH that is not a folder, or a DATABASE_URL nothing answers at: one line, exit 2."""
     (tmp_path / "file").write_text("not a folder")
     env = bot_env(tmp_path, DATABASE_PATH=str(tmp_path / "file" / "bot.sqlite3"))
+    if engine == "postgresql":
+        env["DATABASE_URL"] = f"postgresql://bot:pg-password-value@127.0.0.1:{free_port()}/bot"
     status, output = await (await start_bot(env, tmp_path)).finish()
     assert status == 2, output
-    assert "database error: cannot open DATABASE_PATH" in output
+    expected = "cannot open DATABASE_PATH" if engine == "sqlite" else "cannot reach DATABASE_URL (127.0.0.1:"
+    assert (f"database error: {expected}" in output and "Connection refused" in output) or engine == "sqlite"
+    assert "pg-password-value" not in output
     assert_clean(output)
 
 
