@@ -9,7 +9,9 @@ from collections import OrderedDict, defaultdict, deque
 class FloodGuard:
     """At most `limit` photos per sender in `window` seconds; an album counts once.
 
-    A sender is a Telegram user or a web client; the count lives in this process's memory.
+    A sender is a Telegram user or a web client; the count lives in this process's memory, on
+    purpose: it guards this process's queue, costs nothing per photo, and a sender whose photos a
+    load balancer spreads over N processes gets at most N times the limit (docs/scaling.md).
     """
 
     def __init__(self, limit: int, window: float) -> None:
