@@ -225,13 +225,8 @@ async def test_an_sqlite_database_copies_into_postgresql_whole(tmp_path: Path) -
     with postgres.fresh_schema() as url:
         source = tmp_path / "bot.sqlite3"
         await filled(source)
-        result = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "deploy.copy_to_postgres", "--from", str(source), "--to", url],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
+        command = [sys.executable, "-m", "deploy.copy_to_postgres", "--from", str(source), "--to", url]
+        result = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, cwd=ROOT)
         assert result.returncode == 0, result.stderr
         assert "requests: 3 row(s)" in result.stdout and "taught_examples: 5 row(s)" in result.stdout
         assert await contents(url) == await contents(source)
@@ -241,13 +236,7 @@ async def test_an_sqlite_database_copies_into_postgresql_whole(tmp_path: Path) -
             assert (await db.execute_fetchall("SELECT max(id) FROM requests"))[0][0] == 4
         finally:
             await db.close()
-        again = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "deploy.copy_to_postgres", "--from", str(source), "--to", url],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
+        again = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, cwd=ROOT)
         assert again.returncode == 1 and "already has rows" in again.stderr and "hashtag_test@" not in again.stderr
 
 
