@@ -67,6 +67,8 @@ async def forget(db: Database, scope: str, name: str) -> bool:
 
 
 async def labels(db: Database, scopes: list[str]) -> list[TaughtLabel]:
+    if not scopes:  # `IN ()` is SQLite's, not PostgreSQL's
+        return []
     marks = ",".join("?" * len(scopes))
     rows = await db.execute_fetchall(
         f"SELECT l.scope, l.name, l.tags, count(e.id) FROM taught_labels l LEFT JOIN taught_examples e"

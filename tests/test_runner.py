@@ -20,7 +20,7 @@ ROOT = Path(__file__).parent.parent
 
 
 def run_bot(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "DATABASE_"))}
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         capture_output=True,
@@ -155,17 +155,16 @@ async def test_runner_serves_configured_adapters_and_stops_cleanly_on_sigterm(ad
     assert platforms == sorted(adapters)
 
 
-def test_health_check_reports_model_database_and_instagram(tmp_path: Path) -> None:
-    result = run_bot("--check", env={"DATABASE_PATH": str(tmp_path / "db.sqlite3")}, cwd=tmp_path)
+def test_health_check_reports_model_database_and_instagram(tmp_path: Path, database: Path | str) -> None:
+    """On a new database of either engine (PostgreSQL's address shown without its password)."""
+    where = {"DATABASE_URL": database} if isinstance(database, str) else {"DATABASE_PATH": str(database)}
+    result = run_bot("--check", env=where, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "model: ok" in result.stdout and "database: ok" in result.stdout
+    assert "model: ok" in result.stdout and "database: ok (" in result.stdout
     assert "instagram: no session configured" in result.stdout
     assert "teaching: on; 0 taught label(s)" in result.stdout
-    missing = run_bot(
-        "--check",
-        env={"DATABASE_PATH": str(tmp_path / "db.sqlite3"), "INSTAGRAM_SESSION_FILE": str(tmp_path / "nope")},
-        cwd=tmp_path,
-    )
+    assert "hashtag_test@" not in result.stdout + result.stderr
+    missing = run_bot("--check", env={**where, "INSTAGRAM_SESSION_FILE": str(tmp_path / "nope")}, cwd=tmp_path)
     assert missing.returncode == 1 and "session file" in missing.stderr
 
 
