@@ -26,11 +26,11 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.e2e import ROOT, cpu_seconds, percentiles, telegram_photos, warm_cache
+from bench.e2e import cpu_seconds, percentiles, telegram_photos, warm_cache
 from bench.serving import FLOWERS_DEV
 from tests import postgres
-from tests.bot_process import free_ports
-from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.bot_process import bot_env, free_ports
+from tests.fake_telegram import FakeTelegram
 
 SECRET = "bench-secret"
 UPDATE_IDS = itertools.count(1)  # across levels: an update id seen before is (rightly) not answered again
@@ -105,19 +105,16 @@ async def measure(database: str | Path, count: int, args: argparse.Namespace, ph
     bots = []
     try:
         for port in ports:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "DATABASE_"))}
-            env.update(
-                PYTHONPATH=str(ROOT),
+            env = bot_env(
+                folder,  # SQLite: the database at folder/bot.sqlite3, as `run` warms it
+                fake,
                 LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
                 FLOOD_PHOTOS="100000",
-                TELEGRAM_BOT_TOKEN=TOKEN,
-                TELEGRAM_API_BASE_URL=fake.base_url,
-                TELEGRAM_FILE_BASE_URL=fake.file_base_url,
                 TELEGRAM_MAX_MESSAGES_PER_SECOND="1000",
                 TELEGRAM_WEBHOOK_URL="https://bench.example",
                 TELEGRAM_WEBHOOK_PORT=str(port),
                 TELEGRAM_WEBHOOK_SECRET=SECRET,
-                **({"DATABASE_URL": database} if isinstance(database, str) else {"DATABASE_PATH": str(database)}),
+                **({"DATABASE_URL": database} if isinstance(database, str) else {}),
             )
             bots.append(await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=folder, env=env))
         for port in ports:
