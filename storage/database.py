@@ -36,7 +36,6 @@ class DatabaseError(Exception):
 class Database(Protocol):
     """What the storage modules need of an engine."""
 
-    dialect: str  # "sqlite" or "postgresql"
     where: str  # for people: the file, or the server and database (never a password)
 
     async def execute_fetchall(self, sql: str, parameters: Iterable = ()) -> Sequence[Sequence[Any]]:

@@ -49,8 +49,6 @@ def lock_key(name: str) -> int:
 class _Connection:
     """Statements on one connection: the body of a transaction."""
 
-    dialect = "postgresql"
-
     def __init__(self, connection: psycopg.AsyncConnection, where: str) -> None:
         self.connection, self.where = connection, where
 
@@ -82,8 +80,6 @@ class _Connection:
 
 
 class PostgresDatabase:
-    dialect = "postgresql"
-
     def __init__(self, pool: AsyncConnectionPool, url: str) -> None:
         self.pool, self.url = pool, url
         parts = conninfo_to_dict(url)

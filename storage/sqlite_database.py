@@ -24,8 +24,6 @@ DRIVER_ERRORS = (aiosqlite.Error, sqlite3.Error)
 
 
 class SqliteDatabase:
-    dialect = "sqlite"
-
     def __init__(self, connection: aiosqlite.Connection, path: Path | str) -> None:
         self.connection, self.path = connection, path
         self.where = str(path)
