@@ -41,11 +41,13 @@ from inference.subjects import SubjectTree
 from storage.database import open_database
 from trends.catalogue import Catalogue
 from trends.composer import BROAD
-from trends.tags import normalise
+from trends.tags import normalise, repeated_word
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 EXPECTED = Path(__file__).with_name("expected")
 PEOPLE_KEYS = {"people", "portrait", "person", "two people", "group"}
+# An answer repeats a word when this many of its tags share it (#portraits #portraitmood #portraitpage …).
+REPEATED = 4
 BIG_PERSON = 0.2
 COCO_SUBJECTS = {
     "person": ["people"],
@@ -76,15 +78,15 @@ COCO_SUBJECTS = {
     "suitcase": ["bag"],
     "tie": ["clothes"],
     "frisbee": ["sports"],
-    "skis": ["sports"],
-    "snowboard": ["sports"],
+    "skis": ["sports", "snow"],
+    "snowboard": ["sports", "snow"],
     "sports ball": ["sports", "ball"],
     "kite": ["sports"],
-    "baseball bat": ["sports"],
-    "baseball glove": ["sports"],
+    "baseball bat": ["sports", "baseball"],
+    "baseball glove": ["sports", "baseball"],
     "skateboard": ["sports"],
     "surfboard": ["sports"],
-    "tennis racket": ["sports"],
+    "tennis racket": ["sports", "tennis"],
     "bottle": ["drink"],
     "wine glass": ["wine", "drink"],
     "cup": ["drink", "coffee"],
@@ -103,20 +105,22 @@ COCO_SUBJECTS = {
     "donut": ["dessert"],
     "cake": ["dessert"],
     "chair": ["furniture"],
-    "couch": ["furniture"],
-    "bed": ["furniture"],
+    "couch": ["furniture", "home"],
+    "bed": ["furniture", "home"],
     "dining table": ["furniture"],
     "potted plant": ["plant"],
     "tv": ["electronics"],
-    "laptop": ["computer", "electronics"],
-    "mouse": ["computer", "electronics"],
-    "keyboard": ["computer", "electronics"],
+    "laptop": ["computer", "electronics", "desk"],
+    "mouse": ["computer", "electronics", "desk"],
+    "keyboard": ["computer", "electronics", "desk"],
     "remote": ["electronics"],
     "cell phone": ["phone", "electronics"],
-    "microwave": ["kitchen"],
-    "oven": ["kitchen"],
-    "toaster": ["kitchen"],
-    "refrigerator": ["kitchen"],
+    "microwave": ["kitchen", "home"],
+    "oven": ["kitchen", "home"],
+    "toaster": ["kitchen", "home"],
+    "refrigerator": ["kitchen", "home"],
+    "toilet": ["home"],
+    "sink": ["home"],
     "clock": ["clock"],
     "vase": ["home decor"],
     "scissors": ["tools"],
@@ -189,8 +193,16 @@ async def answer_all(pipeline: Pipeline, paths: list[Path]) -> list[Answer | Non
     return answers
 
 
-def score(photos: list[Photo], answers: list[Answer | None], tree: SubjectTree, trained: set[str], show: bool) -> dict:
-    first, any_fit, absent, unsure, claimed = 0, 0, 0, 0, []
+def score(
+    photos: list[Photo],
+    answers: list[Answer | None],
+    tree: SubjectTree,
+    trained: set[str],
+    vocabulary: frozenset[str],
+    show: bool,
+) -> dict:
+    first, any_fit, absent, unsure, repeated, claimed = 0, 0, 0, 0, [], []
+    with_people, with_people_first = 0, 0
     people_big, people_big_tagged, nobody, nobody_tagged = 0, 0, 0, 0
     for photo, answer in zip(photos, answers, strict=True):
         if answer is None:
@@ -200,6 +212,11 @@ def score(photos: list[Photo], answers: list[Answer | None], tree: SubjectTree, 
         any_fit += any(v is True for v in verdicts)
         absent += any(v is False for v in verdicts)
         unsure += not answer.scene.sure
+        if word := repeated_word([t.tag for t in answer.tags.tags], vocabulary, REPEATED):
+            repeated.append(f"{photo.path.stem}: {word}")
+        if photo.people:
+            with_people += 1
+            with_people_first += verdicts[0] is True
         if any(n.source == "trained" for n in answer.scene.named) and not photo.flowers:
             claimed.append(photo.path.stem)
         tagged = any(t.label in PEOPLE_KEYS for t in answer.tags.tags)
@@ -220,6 +237,8 @@ def score(photos: list[Photo], answers: list[Answer | None], tree: SubjectTree, 
         "some_tag_fits": round(any_fit / n, 3),
         "names_something_absent": round(absent / n, 3),
         "not_sure": round(unsure / n, 3),
+        "one_word_in_four_tags": {"share": round(len(repeated) / n, 3), "photos": repeated},
+        "first_tag_fits_with_people": f"{with_people_first} of {with_people}",
         "claimed_by_a_flower_class_without_flowers": {
             "share": round(len(claimed) / without_flowers, 3),
             "of": without_flowers,
@@ -261,7 +280,7 @@ async def run(model: Path, show: bool) -> dict:
         ("imagenet_samples", imagenet_photos(tree, classifier.imagenet_classes)),
     ):
         answers = await answer_all(pipeline, [p.path for p in photos])
-        results[name] = score(photos, answers, tree, trained, show)
+        results[name] = score(photos, answers, tree, trained, pipeline.catalogue.words, show)
     results["imagenet_samples"]["left_out_as_showing_flowers"] = [p.path.stem for p in photos if p.flowers]
     await pipeline.drain()
     await classifier.aclose()

@@ -35,7 +35,7 @@ from inference.decode import MODEL_SIZE
 from inference.model_folder import DEFAULT_MODEL_DIR, LABELS_FILE, MODEL_FILE, REGIONS_FILE
 from inference.people import PEOPLE_MODEL, PeopleDetector
 from inference.subjects import SubjectTree
-from inference.values import Label, People, Prediction
+from inference.values import PLAIN_SPREAD, Label, People, Prediction
 
 if TYPE_CHECKING:
     from inference.class_stats import ClassStats
@@ -162,7 +162,8 @@ class Classifier:
         custom, imagenet, embedding = self.run(images)
         inside = self._region_distances(embedding, custom.argmax(axis=1))
         subjects = self.subject_tree.rollup(imagenet)
-        return list(zip(custom, imagenet, embedding, inside, subjects, strict=True))
+        spread = np.asarray(images, np.float32).reshape(len(images), -1, 3).std(axis=1).max(axis=1)
+        return list(zip(custom, imagenet, embedding, inside, subjects, spread < PLAIN_SPREAD, strict=True))
 
     def _detect_people(self, wholes: list[np.ndarray | None]) -> list[People | None]:
         return [self.people.detect(whole) if self.people and whole is not None else None for whole in wholes]
@@ -188,10 +189,11 @@ class Classifier:
         embedding: np.ndarray,
         region: float | None,
         subjects: np.ndarray,
+        plain: bool,
         people: People | None,
     ) -> Prediction:
         top_custom = self._top(custom, self.classes)
-        sure = top_custom[0].score >= self.confidence if region is None else region <= 1.0
+        sure = not plain and (top_custom[0].score >= self.confidence if region is None else region <= 1.0)
         order = np.argsort(-subjects, kind="stable")
         return Prediction(
             custom=top_custom,
@@ -204,6 +206,7 @@ class Classifier:
             ),
             people=people,
             region=region,
+            plain=bool(plain),
         )
 
     async def classify(self, image: np.ndarray, whole: np.ndarray | None = None) -> Prediction:

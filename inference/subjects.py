@@ -19,13 +19,17 @@ SUBJECTS_FILE = Path(__file__).with_name("subjects.json")
 
 @dataclass(frozen=True)
 class Subject:
-    """A coarse subject: how an answer names it, its parent subjects, and for a place how it follows people."""
+    """A coarse subject: how an answer names it, its parent subjects, and how it follows people.
+
+    A place has its `setting` ("at the beach"), an activity what people are `doing` ("playing tennis").
+    """
 
     key: str
     phrase: str
     parents: tuple[str, ...]
     setting: str
     classes: int
+    doing: str = ""
 
 
 class SubjectTree:
@@ -41,7 +45,9 @@ class SubjectTree:
             self.membership[k, [index[key] for key in keys]] = 1.0
         sizes = self.membership.sum(axis=0)
         self.subjects = {
-            key: Subject(key, entry["phrase"], tuple(entry["parents"]), entry["setting"], int(sizes[index[key]]))
+            key: Subject(
+                key, entry["phrase"], tuple(entry["parents"]), entry["setting"], int(sizes[index[key]]), entry["doing"]
+            )
             for key, entry in table["subjects"].items()
         }
 

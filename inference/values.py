@@ -14,6 +14,8 @@ import numpy as np
 # A class is seen when it covers this share of the people model's grid (7 of 289 cells): below it, on
 # coco128, the model's stray cells on photos without people outnumber the small people it finds.
 SEEN_SHARE = 0.025
+# An image whose every colour channel varies less than this (standard deviation, 0–255) is plain.
+PLAIN_SPREAD = 4.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Prediction:
     softmax is above the confidence threshold. Otherwise the photo is none
     of the trained classes and `custom` is only what the softmax preferred.
     `subjects` are the coarse subjects the ImageNet probabilities add up to.
+    `plain` is a blank, single-colour or near-uniform image: there is nothing
+    to name, whatever the models say of it (they call a black square "daisy").
     """
 
     custom: tuple[Label, ...]
@@ -66,6 +70,7 @@ class Prediction:
     subjects: tuple[Label, ...] = ()
     people: People | None = None
     region: float | None = None
+    plain: bool = False
 
 
 @dataclass(frozen=True)

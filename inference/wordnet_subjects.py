@@ -110,18 +110,66 @@ SUBJECTS: list[tuple[str, str, list[int], str]] = [
     ("toy", "a toy", [3964744], ""),
     ("tools", "tools", [4451818], ""),
     ("bridge", "a bridge", [2898711], ""),
-    ("shop", "a shop", [4202417], ""),
-    ("building", "a building", [2913152], ""),
+    ("shop", "a shop", [4202417, 3461385], "at a shop"),
+    ("building", "a building", [2913152, 2825657, 3220513, 4435653, 4417672, 4523525], ""),
     ("architecture", "architecture", [4341686], ""),
-    ("street", "a street", [6874185, 6794110, 3891332, 3717622], "in the street"),
-    ("beach", "the beach", [9433442, 9421951, 9399592], "at the beach"),
+    ("street", "a street", [6874185, 6794110, 3891332, 3717622, 4335435, 4487081], "in the street"),
+    (
+        "beach",
+        "the beach",
+        [9433442, 9421951, 9399592, 2894605, 3933933, 3710637, 3710721, 2837789, 4371430],
+        "at the beach",
+    ),
+    ("snow", "snow", [4228054, 3218198, 4252077, 2860847, 4252225, 4229816, 9193705], "in the snow"),
+    (
+        "desk",
+        "a desk setup",
+        [3642806, 3832673, 3180011, 3085013, 4505470, 4264628, 3793489, 3782006, 4152593, 3179701],
+        "at a desk",
+    ),
+    (
+        "home",
+        "a room at home",
+        [
+            *(4590129, 4589890, 3529860, 4344873, 3388549, 3290653, 2870880, 4550184, 3016953, 3018349, 3742115),
+            *(4033995, 3938244, 3637318, 4380533, 4040759, 4201297, 4239074, 2808440, 4493381, 4553703, 4209239),
+            *(4447861, 4099969, 3125729, 3131574, 4429376),
+        ],
+        "at home",
+    ),
+    ("stage", "a stage", [4296562, 4286575, 3759954], "on stage"),
+    ("baseball", "baseball", [9835506, 2799071], ""),
+    ("tennis", "tennis", [4039381, 4409515], ""),
+    ("football", "football", [4254680, 4118538], ""),
+    ("basketball", "basketball", [2802426], ""),
+    ("volleyball", "volleyball", [4540053], ""),
+    ("golf", "golf", [3445777, 3445924], ""),
+    ("workout", "a workout", [3255030, 2790996, 4023962, 3535780, 3888605, 2777292], ""),
     ("mountains", "mountains", [9359803], "in the mountains"),
     ("landscape", "a landscape", [9287968], "outdoors"),
 ]
 
+# How an activity follows people in an answer ("2 people playing tennis"); other subjects follow with "with".
+DOING = {
+    "baseball": "playing baseball",
+    "tennis": "playing tennis",
+    "football": "playing football",
+    "basketball": "playing basketball",
+    "volleyball": "playing volleyball",
+    "golf": "playing golf",
+    "workout": "working out",
+}
+
 # Classes WordNet files under a subject whose tags would not fit them: a park bench and a toilet
 # seat are "seats", hence furniture, but #interiordesign is wrong for both.
 EXCLUDED = {("park bench", "furniture"), ("toilet seat", "furniture")}
+# Subjects whose classes count for them rather than for a broader one WordNet puts them under: a
+# grocery store or a bakery is a shop people post as a shop, not "architecture"; a bedroom, a
+# home theater or a bathtub is a room at home, not a building.
+NOT_UNDER = {("shop", "architecture"), ("shop", "building"), ("home", "architecture"), ("home", "building")}
+# Parents WordNet cannot see because a family also holds what is worn or built there: the beach
+# family holds swimsuits and piers, and is still a landscape.
+MORE_PARENTS = {"beach": ["landscape"]}
 
 
 def read_wordnet(folder: Path) -> dict[int, tuple[list[str], list[int]]]:
@@ -173,8 +221,11 @@ def build(synsets: dict[int, tuple[list[str], list[int]]], ids: list[int], names
         key: [
             other
             for other in reach
-            if other != key and all(reach[other] & ancestors(synsets, offset) for offset in reach[key])
+            if other != key
+            and (key, other) not in NOT_UNDER
+            and all(reach[other] & ancestors(synsets, offset) for offset in reach[key])
         ]
+        + MORE_PARENTS.get(key, [])
         for key in reach
     }
     lineages = [ancestors(synsets, offset) for offset in ids]
@@ -182,6 +233,7 @@ def build(synsets: dict[int, tuple[list[str], list[int]]], ids: list[int], names
         [key for key in reach if reach[key] & lineage and (name, key) not in EXCLUDED]
         for name, lineage in zip(names, lineages, strict=True)
     ]
+    members = [[key for key in keys if not any((other, key) in NOT_UNDER for other in keys)] for keys in members]
     # Specific first: a subject that covers fewer classes says more (wine before drink before food).
     size = {key: sum(key in keys for keys in members) for key in reach}
     classes = [
@@ -191,7 +243,8 @@ def build(synsets: dict[int, tuple[list[str], list[int]]], ids: list[int], names
     return {
         "generated_by": "python -m inference.wordnet_subjects (WordNet 3.0)",
         "subjects": {
-            key: {"phrase": phrase, "parents": parents[key], "setting": setting} for key, phrase, _, setting in SUBJECTS
+            key: {"phrase": phrase, "parents": parents[key], "setting": setting, "doing": DOING.get(key, "")}
+            for key, phrase, _, setting in SUBJECTS
         },
         "classes": classes,
     }
