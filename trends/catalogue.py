@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from trends.tags import is_valid, normalise, tags_from_label
 from trends.tiers import CURATED
 
 CATALOGUE_FILE = Path(__file__).with_name("catalogue.yaml")
+# Shorter words ("a", "of") say nothing about what a tag is for; "cat" and "dog" do.
+MIN_WORD = 3
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class Catalogue:
             raise ValueError(f"catalogue: unknown sections {sorted(unknown)}")
         self.labels = {entry_key(k): self._tiers(v, k) for k, v in (raw.get("labels") or {}).items()}
         self.subjects = {entry_key(k): self._tiers(v, k) for k, v in (raw.get("subjects") or {}).items()}
+        names = [*(raw.get("labels") or {}), *(raw.get("subjects") or {})]
+        # The words the catalogue's names are made of: what a tag repeats when it repeats a subject.
+        self.words = frozenset(w for name in names for w in re.split(r"[^\w]+", normalise(name)) if len(w) >= MIN_WORD)
 
     @staticmethod
     def _tiers(entry: dict, name: str) -> list[CatalogueTag]:

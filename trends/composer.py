@@ -17,7 +17,7 @@ from pathlib import Path
 from inference.scene import Named, Scene
 from storage.settings import DEFAULT_TAG_COUNT, MAX_TAG_COUNT
 from trends.catalogue import Catalogue
-from trends.tags import is_valid, normalise, tags_from_label
+from trends.tags import is_valid, normalise, tag_words, tags_from_label
 from trends.tiers import CROWDED, MEDIUM, MEGA, NICHE, POPULAR, TINY, UNKNOWN, tier_of
 
 STARTER_BLOCKLIST = Path(__file__).with_name("blocklist.txt")
@@ -43,6 +43,9 @@ REPEAT_BONUS = 0.1
 TIER_WEIGHT = {MEGA: 0.55, POPULAR: 0.8, MEDIUM: 1.0, NICHE: 0.95, TINY: 0.4, UNKNOWN: 0.85}
 # Mega and popular tags take at most one place in three.
 CROWDED_ONE_IN = 3
+# One word in at most this many tags (#portrait #portraits), unless nothing else is left: five spellings of
+# one word are one tag's worth of reach.
+SPELLINGS = 2
 # An answer that names nothing offers broad tags, weighted low so any named subject would beat them.
 BROAD = "broad"
 BROAD_WEIGHT = 0.5
@@ -107,7 +110,8 @@ def candidates(scene: Scene, catalogue: Catalogue, related: dict[str, list[str]]
     """
     found: list[Candidate] = []
     for position, named in enumerate(scene.named):
-        weight = named.score * POSITION_WEIGHT[min(position, len(POSITION_WEIGHT) - 1)]
+        # What people are doing says more than that they are there: its tags weigh as the lead's.
+        weight = named.score * POSITION_WEIGHT[0 if named.doing else min(position, len(POSITION_WEIGHT) - 1)]
         for tag in named.tags:
             found.append(Candidate(tag, named.key, weight, TAUGHT_FIT, UNKNOWN))
         if named.source in ("trained", "taught", "label"):
@@ -156,17 +160,22 @@ def compose_hashtags(
     count: int = DEFAULT_TAG_COUNT,
 ) -> ComposedTags:
     """The best `count` tags for what the answer names: `rank` over `candidates`; same input, same answer."""
-    ranked = rank(candidates(scene, catalogue, facts.related), facts.counts, blocklist, count)
+    ranked = rank(candidates(scene, catalogue, facts.related), facts.counts, blocklist, count, catalogue.words)
     return ComposedTags(ranked, tuple((named.key, round(named.score, 4)) for named in scene.named))
 
 
 def rank(
-    offered: list[Candidate], counts: dict[str, int], blocklist: frozenset[str] | set[str], count: int
+    offered: list[Candidate],
+    counts: dict[str, int],
+    blocklist: frozenset[str] | set[str],
+    count: int,
+    vocabulary: frozenset[str] = frozenset(),
 ) -> tuple[ChosenTag, ...]:
     """Score every candidate (weight × fit × tier weight, REPEAT_BONUS for a tag offered again) and keep `count`.
 
     Each subject's best tag comes first, so "3 people at the beach" gets a beach tag too; crowded tags
-    take at most one place in CROWDED_ONE_IN unless nothing else is left.
+    take at most one place in CROWDED_ONE_IN, and a word of `vocabulary` at most SPELLINGS places,
+    unless nothing else is left (then crowded tags before repeated words).
     """
     count = max(1, min(count, MAX_TAG_COUNT))
     scores: dict[str, float] = {}
@@ -191,17 +200,20 @@ def rank(
     leaders = {origin[tag][0]: tag for tag in reversed(ranked)}
     subjects = list(dict.fromkeys(candidate.key for candidate in offered))
     chosen: list[str] = [leaders[key] for key in subjects if key in leaders][:count]
-    passed_over: list[str] = []
+    words = {tag: tag_words(tag, vocabulary) for tag in ranked}
+    repeating, crowding = [], []
     for tag in ranked:
         if tag in chosen:
             continue
         if len(chosen) == count:
             break
-        if origin[tag][1] in CROWDED and sum(origin[t][1] in CROWDED for t in chosen) >= crowded_quota:
-            passed_over.append(tag)
-            continue
-        chosen.append(tag)
-    chosen += passed_over[: count - len(chosen)]
+        if any(sum(word in words[t] for t in chosen) >= SPELLINGS for word in words[tag]):
+            repeating.append(tag)
+        elif origin[tag][1] in CROWDED and sum(origin[t][1] in CROWDED for t in chosen) >= crowded_quota:
+            crowding.append(tag)
+        else:
+            chosen.append(tag)
+    chosen += (crowding + repeating)[: count - len(chosen)]
     chosen.sort(key=lambda tag: (-scores[tag], tag))
     return tuple(
         ChosenTag(tag, origin[tag][1], counts.get(tag), origin[tag][0], round(scores[tag], 4)) for tag in chosen

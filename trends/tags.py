@@ -28,3 +28,25 @@ def tags_from_label(label: str) -> list[str]:
     if len(words) > 1:
         candidates.append(words[-1])
     return [tag for tag in dict.fromkeys(candidates) if is_valid(tag)]
+
+
+def tag_words(tag: str, vocabulary: frozenset[str]) -> set[str]:
+    """The known words a tag starts or ends with: 'catoftheday' and 'instacat' → {'cat'}, 'portraits' → {'portrait'}.
+
+    Hashtags run their words together, so a tag is read from both ends against the words the
+    catalogue's subjects and labels are made of; what lies between ("oftheday") is left alone.
+    """
+    found = set()
+    for word in vocabulary:
+        if tag.startswith(word) or tag.endswith(word) or tag.endswith(word + "s"):
+            found.add(word)
+    return found
+
+
+def repeated_word(tags: list[str], vocabulary: frozenset[str], times: int) -> str | None:
+    """A word that `times` or more of the tags share ('portrait' in #portraits #portraitmood …), or None."""
+    counts: dict[str, int] = {}
+    for tag in tags:
+        for word in tag_words(tag, vocabulary):
+            counts[word] = counts.get(word, 0) + 1
+    return next((word for word, n in sorted(counts.items()) if n >= times), None)
