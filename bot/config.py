@@ -47,6 +47,7 @@ class Config:
     telegram_file_base_url: str = _env("TELEGRAM_FILE_BASE_URL", "https://api.telegram.org/file/bot")
     telegram_max_rate: float = _env("TELEGRAM_MAX_MESSAGES_PER_SECOND", 30.0)
     typing_delay: float = _env("TYPING_DELAY_SECONDS", 0.5)
+    album_wait: float = _env("TELEGRAM_ALBUM_WAIT_SECONDS", 1.0)
     telegram_concurrency: int = _env("TELEGRAM_CONCURRENT_UPDATES", 32)
     telegram_startup_patience: float = _env("TELEGRAM_STARTUP_PATIENCE_SECONDS", 120.0)
     send_patience: float = _env("SEND_RETRY_SECONDS", 30.0)
@@ -181,6 +182,7 @@ def _check(config: Config) -> None:
         (config.retention_days > 0, "REQUEST_RETENTION_DAYS must be > 0"),
         (config.telegram_max_rate > 0, "TELEGRAM_MAX_MESSAGES_PER_SECOND must be > 0"),
         (config.typing_delay >= 0, "TYPING_DELAY_SECONDS must be >= 0"),
+        (0 < config.album_wait <= 10, "TELEGRAM_ALBUM_WAIT_SECONDS must be more than 0 and at most 10"),
         (1 <= config.telegram_concurrency <= 256, "TELEGRAM_CONCURRENT_UPDATES must be 1..256"),
         (config.telegram_startup_patience >= 0, "TELEGRAM_STARTUP_PATIENCE_SECONDS must be >= 0"),
         (config.send_patience >= 0, "SEND_RETRY_SECONDS must be >= 0"),

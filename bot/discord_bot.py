@@ -26,6 +26,7 @@ from bot.render import (
     count_lines,
     forgot_text,
     photo_count,
+    post_note,
     settings_text,
     subject_line,
     tier_summary,
@@ -47,10 +48,12 @@ CDN_RETRY_DELAYS = (0.5, 2.0)
 DISCORD_LEARN_EXAMPLE = "/learn label: blue ceramic mug tags: mug ceramics"
 
 
-def answer_markdown(answer: Answer) -> str:
-    """Subject, the tags in a code block for exact copying, and a short note."""
+def answer_markdown(answer: Answer, names: list[str] | None = None) -> str:
+    """Subject, the tags in a code block for exact copying, a short note, and what an answer for several covers."""
     note = "\n".join(count_lines(answer.tags)) if answer.show_counts else tier_summary(answer.tags.tags)
-    return f"📷 **{discord.utils.escape_markdown(subject_line(answer.scene))}**\n```\n{answer.tags.line}\n```\n{note}"
+    covers = discord.utils.escape_markdown(post_note(answer, names))
+    subject = discord.utils.escape_markdown(subject_line(answer.scene))
+    return "\n".join(line for line in (f"📷 **{subject}**\n```\n{answer.tags.line}\n```", note, covers) if line)
 
 
 def fit(parts: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -179,32 +182,14 @@ class HashtagCommands:
 
         return download
 
-    async def _answer(self, interaction: discord.Interaction, attachment: discord.Attachment, count: int | None):
-        return await self.pipeline.answer(
-            self._download(attachment),
-            PLATFORM,
-            self._scope(interaction),
-            str(interaction.user.id),
-            tag_count=count,
-            taught_scope=self._taught_scope(interaction),
-        )
-
     async def hashtags(
-        self, interaction: discord.Interaction, image: discord.Attachment, count: int | None, private: bool
+        self, interaction: discord.Interaction, images: list[discord.Attachment], count: int | None, private: bool
     ) -> None:
         self._track(interaction)
-        problem = self._check(image) or out_of_range("count", count)
-        if problem:
+        if problem := out_of_range("count", count):
             await self._refuse(interaction, problem)
             return
-        await self._defer(interaction, ephemeral=private)
-        try:
-            answer = await self._answer(interaction, image, count)
-        except ImageRejected as error:
-            await self._follow_up(interaction, error.message, ephemeral=True)
-            return
-        (text,) = fit([answer_markdown(answer)])
-        await self.pipeline.deliver([answer], lambda: self._follow_up(interaction, text, ephemeral=private))
+        await self._answer_images(interaction, images, count, private)
 
     async def message_hashtags(self, interaction: discord.Interaction, message: discord.Message) -> None:
         self._track(interaction)
@@ -212,33 +197,51 @@ class HashtagCommands:
         if not images:
             await self._refuse(interaction, "That message has no image attachments.")
             return
-        skipped, images = len(images) - MAX_IMAGES_PER_MESSAGE, images[:MAX_IMAGES_PER_MESSAGE]
-        await self._defer(interaction, ephemeral=True)
-        parts, answers = [], []
-        for attachment in images:
-            problem = self._check(attachment)
-            if problem:
-                parts.append(problem)
-                continue
-            try:
-                answer = await self._answer(interaction, attachment, None)
-            except ImageRejected as error:
-                parts.append(f"“{discord.utils.escape_markdown(attachment.filename)}”: {error.message}")
-                continue
-            parts.append(
-                answer_markdown(answer)
-                if len(images) == 1
-                else f"**{discord.utils.escape_markdown(attachment.filename)}**\n" + answer_markdown(answer)
+        await self._answer_images(interaction, images, None, private=True)
+
+    async def _answer_images(
+        self, interaction: discord.Interaction, images: list[discord.Attachment], count: int | None, private: bool
+    ) -> None:
+        """One answer for the images of one post (an Instagram carousel takes one set of tags).
+
+        Images that cannot be used are named with the reason; only when none can is the answer a refusal.
+        """
+        notes = []
+        if len(images) > MAX_IMAGES_PER_MESSAGE:
+            notes.append(
+                f"I answer for the first {MAX_IMAGES_PER_MESSAGE} images; {len(images) - MAX_IMAGES_PER_MESSAGE} "
+                "more skipped."
             )
-            answers.append(answer)
-        if skipped > 0:
-            parts.append(f"I answer the first {MAX_IMAGES_PER_MESSAGE} images of a message; {skipped} more skipped.")
+            images = images[:MAX_IMAGES_PER_MESSAGE]
+        problems = [self._check(image) for image in images]
+        usable = [image for image, problem in zip(images, problems, strict=True) if problem is None]
+        notes[:0] = [problem for problem in problems if problem]
+        if not usable:
+            await self._refuse(interaction, "\n".join(notes))
+            return
+        await self._defer(interaction, ephemeral=private)
+        try:
+            answer = await self.pipeline.answer_post(
+                [self._download(image) for image in usable],
+                PLATFORM,
+                self._scope(interaction),
+                str(interaction.user.id),
+                tag_count=count,
+                taught_scope=self._taught_scope(interaction),
+            )
+        except ImageRejected as error:
+            others = ["The other images could not be used either."] if len(usable) > 1 else []
+            first = f"“{discord.utils.escape_markdown(usable[0].filename)}”: {error.message}"
+            await self._follow_up(interaction, "\n".join([first, *others, *notes]), ephemeral=True)
+            return
+        names = [discord.utils.escape_markdown(image.filename) for image in usable]
+        parts = fit([answer_markdown(answer, names if len(usable) > 1 else None), *notes])
 
         async def send() -> None:
-            for text in fit(parts):
-                await self._follow_up(interaction, text, ephemeral=True)
+            for text in parts:
+                await self._follow_up(interaction, text, ephemeral=private)
 
-        await self.pipeline.deliver(answers, send)
+        await self.pipeline.deliver([answer], send)
 
     async def settings(self, interaction: discord.Interaction, count: int | None, counts: bool | None) -> None:
         if interaction.guild_id and not interaction.permissions.manage_guild:
@@ -322,19 +325,24 @@ class HashtagCommands:
 def build_tree(tree: app_commands.CommandTree, handlers: HashtagCommands) -> None:
     """Define every command, with the help text users see, on `tree`."""
 
-    @tree.command(name="hashtags", description="Get Instagram hashtags that fit a photo")
+    @tree.command(name="hashtags", description="Instagram hashtags that fit a photo, or one set for a post's photos")
     @app_commands.describe(
         image="The photo to tag",
         count=f"How many hashtags (1–{MAX_TAG_COUNT}); default from the server's settings",
         private="Only you see the answer",
+        **{f"image{i}": "Another photo of the same post" for i in range(2, MAX_IMAGES_PER_MESSAGE + 1)},
     )
     async def hashtags(
         interaction: discord.Interaction,
         image: discord.Attachment,
         count: app_commands.Range[int, 1, MAX_TAG_COUNT] | None = None,
         private: bool = False,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
     ) -> None:
-        await handlers.hashtags(interaction, image, count, private)
+        images = [i for i in (image, image2, image3, image4) if i is not None]
+        await handlers.hashtags(interaction, images, count, private)
 
     @tree.context_menu(name="Get hashtags")
     async def message_hashtags(interaction: discord.Interaction, message: discord.Message) -> None:

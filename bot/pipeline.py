@@ -1,10 +1,11 @@
-"""Photo in, hashtags out: the one path both chat adapters call.
+"""Photo in, hashtags out: the one path every adapter calls.
 
-Adapters differ only in how they receive a photo and send the answer. Here:
-decode (worker thread) → classify and look for people (micro-batched LiteRT)
-→ taught labels → what the answer names (`inference.scene`) → trend facts
+Adapters differ only in how they receive a photo and send the answer. Here, for
+each photo of a post (an album is one post, answered once): decode (worker
+thread) → classify and look for people (micro-batched LiteRT) → taught labels →
+what the answer names (`inference.scene`); then, once for the post: trend facts
 from the cache → compose; the adapter's send goes through `deliver`. Each stage is
-timed, and every request is logged exactly once with how it ended (ok,
+timed, and every post is logged exactly once with how it ended (ok,
 rejected, send_failed, error, or cancelled by a shutdown), in the background, so the database never
 delays a reply.
 """
@@ -23,28 +24,60 @@ from bot.teaching import GLOBAL, Teaching
 from inference.classifier import Classifier, Prediction
 from inference.decode import ImageRejected, decode_photo, decoded_pixels
 from inference.pixel_budget import PixelBudget
-from inference.scene import Scene, describe
+from inference.scene import Scene, describe, merge
 from storage import adapter_state, processes, request_log, settings, shown, taught, trend_store
 from storage.database import Database, DatabaseError
 from storage.request_log import LoggedRequest
 from storage.request_writer import RequestWriter
+from storage.settings import MAX_TAG_COUNT
 from trends.cache import TrendCache
 from trends.catalogue import Catalogue
 from trends.composer import ComposedTags, compose_hashtags, load_starter_blocklist
 
 log = logging.getLogger("bot.requests")
 T = TypeVar("T")
+# A photo as an adapter hands it over: its bytes, or the platform's download of them.
+Source = bytes | Callable[[], Awaitable[bytes]]
+
+
+def _last(timings: dict[str, float]) -> str:
+    """The stage a failure stopped in: the last one entered."""
+    return next(reversed(timings), "download")
+
+
+class _Timed:
+    """Time a stage of one photo; photos of a post run side by side, so the stage takes the slowest's time.
+
+    A plain context manager: contextlib's sets `__traceback__` on what passes through, which the
+    frozen `ImageRejected` refuses.
+    """
+
+    def __init__(self, timings: dict[str, float], stage: str) -> None:
+        self.timings, self.stage = timings, stage
+
+    def __enter__(self) -> None:
+        self.mark = time.perf_counter()
+        self.timings.setdefault(self.stage, 0.0)
+
+    def __exit__(self, *raised: object) -> None:
+        self.timings[self.stage] = max(self.timings[self.stage], (time.perf_counter() - self.mark) * 1000)
 
 
 @dataclass
 class Answer:
-    """Everything an adapter needs to reply, plus what gets logged."""
+    """Everything an adapter needs to reply, plus what gets logged.
+
+    For a post of several photos, `prediction` is the first usable photo's, `scene` what the answer names
+    across them, and `skipped` the photos (by position) that could not be used, with why.
+    """
 
     prediction: Prediction
     scene: Scene
     tags: ComposedTags
     show_counts: bool
     record: LoggedRequest
+    photos: int = 1
+    skipped: list[tuple[int, ImageRejected]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -87,64 +120,94 @@ class Pipeline:
 
     async def answer(
         self,
-        source: bytes | Callable[[], Awaitable[bytes]],
+        source: Source,
         platform: str,
         chat_id: str,
         user_id: str,
         tag_count: int | None = None,
         taught_scope: str = GLOBAL,
     ) -> Answer:
-        """Fetch (when given a download), classify and compose; then `deliver` the reply.
+        """One photo's answer: `answer_post` of a post with one photo."""
+        return await self.answer_post([source], platform, chat_id, user_id, tag_count, taught_scope)
 
-        Adapters pass their platform's download as `source`, so every stage, the
-        download included, is timed and logged here the same way for both.
-        Classes taught for `taught_scope` (and globally) may claim the photo.
-        A photo that cannot be used raises `ImageRejected` and any other failure
-        its own error; either way the request is logged here, once, with that
-        outcome ("rejected" reasons such as `corrupt`, or `error`).
+    async def answer_post(
+        self,
+        sources: Sequence[Source],
+        platform: str,
+        chat_id: str,
+        user_id: str,
+        tag_count: int | None = None,
+        taught_scope: str = GLOBAL,
+    ) -> Answer:
+        """Fetch (when given downloads), classify and compose one answer for the photos of one post; then `deliver`.
+
+        An Instagram carousel takes one set of tags, so an album gets one answer chosen across its
+        photos (`inference.scene.merge`: what several photos show first). Adapters pass their
+        platform's downloads as `sources`, so every stage, the download included, is timed and logged
+        here the same way for all; photos run side by side, and a stage's time is its slowest photo's.
+        Classes taught for `taught_scope` (and globally) may claim a photo. A photo that cannot be
+        used is skipped (`Answer.skipped`); when none can be, the first one's `ImageRejected` is
+        raised, and any other failure its own error. Either way the post is logged here, once, with
+        its number of photos and its outcome ("rejected" reasons such as `corrupt`, or `error`).
         """
-        record = LoggedRequest(platform, str(chat_id), str(user_id), "ok")
+        record = LoggedRequest(platform, str(chat_id), str(user_id), "ok", photos=len(sources))
         timings: dict[str, float] = {}
-        stage, mark = "download", time.perf_counter()
         try:
-            if not isinstance(source, bytes):
-                source = await source()
-                timings["download"] = (time.perf_counter() - mark) * 1000
-            record.image_sha256 = hashlib.sha256(source).hexdigest()
-            stage, mark = "decode", time.perf_counter()
-            people_side = self.classifier.people.side if self.classifier.people else None
-            async with self.decode_budget.hold(decoded_pixels(source)):
-                image, whole = await asyncio.to_thread(decode_photo, source, self.max_image_pixels, people_side)
-            timings["decode"] = (time.perf_counter() - mark) * 1000
-            stage, mark = "inference", time.perf_counter()
-            prediction = await self.teaching.apply(await self.classifier.classify(image, whole), taught_scope, source)
-            scene = describe(prediction, self.classifier.subject_tree)
-            timings["inference"] = (time.perf_counter() - mark) * 1000
-            stage, mark = "compose", time.perf_counter()
-            chat = await settings.get_chat_settings(self.db, platform, chat_id)
-            tags = await self._compose(scene, tag_count or chat.tag_count or self.default_tag_count)
-            timings["compose"] = (time.perf_counter() - mark) * 1000
+            seen = await asyncio.gather(*(self._see(source, taught_scope, timings) for source in sources))
+            looked = [(index, found) for index, found in enumerate(seen) if not isinstance(found, ImageRejected)]
+            skipped = [(index, found) for index, found in enumerate(seen) if isinstance(found, ImageRejected)]
+            record.image_sha256 = ",".join(found[2] for _, found in looked) or None
+            if not looked:
+                raise skipped[0][1]
+            scene = merge([found[1] for _, found in looked])
+            with _Timed(timings, "compose"):
+                chat = await settings.get_chat_settings(self.db, platform, chat_id)
+                tags = await self._compose(scene, tag_count or chat.tag_count or self.default_tag_count)
         except ImageRejected as error:
-            timings[stage] = (time.perf_counter() - mark) * 1000
             record.outcome, record.error, record.latency_ms = error.reason, error.message, timings
             self._record(record)
             raise
         except asyncio.CancelledError:
-            timings[stage] = (time.perf_counter() - mark) * 1000
-            record.outcome, record.error, record.latency_ms = "cancelled", f"{stage}: stopped", timings
+            record.outcome, record.error, record.latency_ms = "cancelled", f"{_last(timings)}: stopped", timings
             self._record(record)
             raise
         except Exception as error:
-            timings[stage] = (time.perf_counter() - mark) * 1000
             # The exception's type only: a message may carry a URL with a token in it.
-            record.outcome, record.error, record.latency_ms = "error", f"{stage}: {type(error).__name__}", timings
+            failed = f"{_last(timings)}: {type(error).__name__}"
+            record.outcome, record.error, record.latency_ms = "error", failed, timings
             self._record(record)
             raise
         record.labels = list(tags.labels)
         record.hashtags = [t.tag for t in tags.tags]
         record.latency_ms = timings
+        prediction = looked[0][1][0]
         record.model_version = prediction.model_version
-        return Answer(prediction, scene, tags, bool(chat.show_counts), record)
+        return Answer(prediction, scene, tags, bool(chat.show_counts), record, len(sources), skipped)
+
+    async def _see(
+        self, source: Source, taught_scope: str, timings: dict[str, float]
+    ) -> tuple[Prediction, Scene, str] | ImageRejected:
+        """One photo's prediction, what it shows and its hash; or why it cannot be used.
+
+        Each stage's time goes into `timings` as the slowest photo's, and the stage a failure stopped
+        in is the last one entered, so the post's log row says where it broke.
+        """
+        try:
+            if not isinstance(source, bytes):
+                with _Timed(timings, "download"):
+                    source = await source()
+            digest = hashlib.sha256(source).hexdigest()
+            with _Timed(timings, "decode"):
+                people_side = self.classifier.people.side if self.classifier.people else None
+                async with self.decode_budget.hold(decoded_pixels(source)):
+                    image, whole = await asyncio.to_thread(decode_photo, source, self.max_image_pixels, people_side)
+            with _Timed(timings, "inference"):
+                prediction = await self.classifier.classify(image, whole)
+                prediction = await self.teaching.apply(prediction, taught_scope, source)
+                scene = describe(prediction, self.classifier.subject_tree)
+        except ImageRejected as error:
+            return error
+        return prediction, scene, digest
 
     async def deliver(self, answers: Sequence[Answer], send: Callable[[], Awaitable[T]]) -> T:
         """Send the reply that carries these answers, and log each of them once.
@@ -187,6 +250,16 @@ class Pipeline:
     async def recompose(self, scene: Scene, count: int) -> ComposedTags:
         """Another view of the same photo (more tags), without classifying again."""
         return await self._compose(scene, count)
+
+    async def page(self, scene: Scene, offset: int, count: int) -> ComposedTags:
+        """The `count` best tags after the first `offset` ('More tags'); empty past the last one.
+
+        The first `offset` are left out by name, not by position: the best ten are not the best five and
+        five more, since a word may take only two places of either.
+        """
+        before = {t.tag for t in (await self._compose(scene, offset)).tags} if offset else set()
+        ranked = await self._compose(scene, min(offset + count, MAX_TAG_COUNT))
+        return ComposedTags(tuple(t for t in ranked.tags if t.tag not in before)[:count], ranked.labels)
 
     async def _compose(self, scene: Scene, count: int) -> ComposedTags:
         blocklist = self._starter_blocklist | await settings.blocked_tags(self.db)

@@ -12,7 +12,7 @@ from trends.composer import ChosenTag, ComposedTags
 from trends.tiers import MEDIUM, MEGA, NICHE, ORDER, POPULAR, TINY, UNKNOWN
 
 if TYPE_CHECKING:
-    from bot.pipeline import Report
+    from bot.pipeline import Answer, Report
 
 MB = 1024 * 1024  # as Telegram and Discord count their file limits ("20 MB" is 20 MiB)
 TIER_NAMES = {
@@ -21,18 +21,17 @@ TIER_NAMES = {
     MEDIUM: "medium",
     NICHE: "niche",
     TINY: "small",
-    UNKNOWN: "not yet known",
 }
 
 
 def subject_line(scene: Scene) -> str:
     """What the answer names, in words: 'a cat (tabby)', '3 people at the beach'; honest when unsure."""
-    return scene.line if scene.sure else "not sure what this shows: here are broad tags"
+    if scene.tentative:
+        return f"{scene.line}: not sure, so these tags are for that"
+    return scene.line if scene.sure else f"{scene.line}: here are broad tags"
 
 
-def human_count(count: int | None) -> str:
-    if count is None:
-        return "?"
+def human_count(count: int) -> str:
     for limit, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
         if count >= limit:
             return f"{count / limit:.1f}".rstrip("0").rstrip(".") + suffix
@@ -40,16 +39,22 @@ def human_count(count: int | None) -> str:
 
 
 def count_lines(tags: ComposedTags) -> list[str]:
-    """'#daisy — 5.1M posts, popular' per tag."""
-    return [f"#{t.tag} — {human_count(t.media_count)} posts, {TIER_NAMES[t.tier]}" for t in tags.tags]
+    """'#daisy — 5.1M posts, popular' per tag; a count nobody has fetched is left out, never shown as '?'."""
+    lines = []
+    for t in tags.tags:
+        known = [f"{human_count(t.media_count)} posts"] if t.media_count is not None else []
+        known += [TIER_NAMES[t.tier]] if t.tier != UNKNOWN else []
+        lines.append(f"#{t.tag}" + (f" — {', '.join(known)}" if known else ""))
+    return lines
 
 
 def tier_summary(tags: tuple[ChosenTag, ...]) -> str:
-    """'2 medium, 2 niche, 1 popular', for a one-line note under the tags."""
+    """'2 medium, 2 niche, 1 popular', for a one-line note under the tags (tiers nobody knows yet left out)."""
     order = list(ORDER)
     counts: dict[str, int] = {}
     for t in tags:
-        counts[t.tier] = counts.get(t.tier, 0) + 1
+        if t.tier != UNKNOWN:
+            counts[t.tier] = counts.get(t.tier, 0) + 1
     return ", ".join(f"{n} {TIER_NAMES[tier]}" for tier, n in sorted(counts.items(), key=lambda x: order.index(x[0])))
 
 
@@ -62,6 +67,22 @@ def too_big_text(size: int | None, limit: int) -> str:
     if size is None:
         return f"That file is too big (the limit is {shown_limit} MB)."
     return f"That file is too big ({math.ceil(size / MB * 10) / 10:.1f} MB; the limit is {shown_limit} MB)."
+
+
+def post_note(answer: Answer, names: list[str] | None = None) -> str:
+    """What an answer for several photos covers: 'One set of tags for all 3 photos.', and which were skipped and why.
+
+    Photos are called by `names` where the platform has them (Discord's file names), else 'photo 2'.
+    Empty for a single photo.
+    """
+    if answer.photos == 1:
+        return ""
+    used = answer.photos - len(answer.skipped)
+    lines = [f"One set of tags for all {used} photos." if used > 1 else "Tags for the one photo I could read."]
+    for index, error in answer.skipped:
+        name = f"“{names[index]}”" if names else f"Photo {index + 1}"
+        lines.append(f"{name} skipped: {error.message}")
+    return "\n".join(lines)
 
 
 def quoted(text: str, limit: int = 40) -> str:

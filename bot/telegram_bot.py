@@ -42,6 +42,7 @@ from bot.pipeline import Answer, Pipeline
 from bot.render import (
     APOLOGY,
     count_lines,
+    post_note,
     quoted,
     settings_text,
     stats_text,
@@ -49,6 +50,7 @@ from bot.render import (
     tier_summary,
     too_big_text,
 )
+from bot.telegram_albums import Albums
 from bot.telegram_http import AiohttpTransport
 from bot.telegram_inbox import AnsweringProcessor, DurableQueue, Inbox
 from bot.telegram_lessons import TelegramLessons, is_bot_admin
@@ -98,13 +100,20 @@ def pick_photo(sizes: tuple[PhotoSize, ...]) -> PhotoSize:
     return next((s for s in ordered if min(s.width, s.height) >= MODEL_SIZE), ordered[-1])
 
 
-def answer_html(scene: Scene, tags: ComposedTags, with_counts: bool) -> str:
-    """The reply text in Telegram's HTML: subject, one tap-to-copy line, a short note."""
+def answer_html(answer: Answer) -> str:
+    """The reply to a photo or an album, in Telegram's HTML."""
+    return tags_html(answer.scene, answer.tags, answer.show_counts, post_note(answer))
+
+
+def tags_html(scene: Scene, tags: ComposedTags, with_counts: bool, note: str = "") -> str:
+    """Subject, one tap-to-copy line, a short note (and what an album's answer covers)."""
     lines = [f"📷 <b>{html.escape(subject_line(scene))}</b>", f"<code>{html.escape(tags.line)}</code>"]
     if with_counts:
         lines += [html.escape(line) for line in count_lines(tags)]
-    else:
-        lines.append(f"<i>{html.escape(tier_summary(tags.tags))}</i>")
+    elif summary := tier_summary(tags.tags):
+        lines.append(f"<i>{html.escape(summary)}</i>")
+    if note:
+        lines.append(html.escape(note))
     return "\n".join(lines)
 
 
@@ -130,24 +139,35 @@ class TelegramBot:
         # sharing the database hands out.
         prefix = secrets.token_hex(4)
         self._keys = (f"{prefix}-{n}" for n in itertools.count(1))
-        # Photos of one chat are answered one after another, so an album's answers keep its order;
+        # Photos of one chat are answered one after another, so answers keep the photos' order;
         # different chats still run concurrently.
         self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.lessons = TelegramLessons(config, pipeline, self._chat_locks)
+        self.albums = Albums(config.album_wait)
 
     # -- photos ---------------------------------------------------------------
 
     async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A photo or image file: answer with its hashtags."""
+        """A photo or image file: answer with its hashtags; an album's photos with one answer for all."""
         message = update.effective_message
         lesson = await self.lessons.current(message)
-        if lesson is None and message.chat.type != ChatType.PRIVATE and not self._mentioned(message, context):
-            return
-        async with self._chat_locks[message.chat_id]:
-            if lesson is not None:
+        if lesson is not None:
+            async with self._chat_locks[message.chat_id]:
                 await self.lessons.teach(message, lesson, await self._download(message, message, context))
-            else:
-                await self._answer_photo(message, message, context)
+            return
+        wanted = message.chat.type == ChatType.PRIVATE or self._mentioned(message, context)
+        if message.media_group_id and (wanted or self.albums.is_open(message)):
+            album = await self.albums.gather(message)
+            if album is None:
+                return
+            try:
+                async with self._chat_locks[message.chat_id]:
+                    await self._answer_photos(album.messages, message, context)
+            finally:
+                self.albums.done(album)
+        elif wanted:
+            async with self._chat_locks[message.chat_id]:
+                await self._answer_photos([message], message, context)
 
     async def on_hashtags(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/hashtags as a reply to a photo."""
@@ -156,29 +176,30 @@ class TelegramBot:
         if target is None or not (target.photo or MAYBE_IMAGE_DOCUMENT.filter(target)):
             await message.reply_text("Reply to a photo with /hashtags — or just send me a photo.")
             return
-        await self._answer_photo(target, message, context)
+        await self._answer_photos([target], message, context)
 
-    async def _answer_photo(self, photo_message: Message, reply_to: Message, context: ContextTypes.DEFAULT_TYPE):
+    async def _answer_photos(self, photos: list[Message], reply_to: Message, context: ContextTypes.DEFAULT_TYPE):
+        """One answer for the photos of one post (a single photo, or an album's)."""
         user = reply_to.from_user.id if reply_to.from_user else reply_to.chat.id
-        if not self.flood.allow(user, photo_message.media_group_id):
+        if not self.flood.allow(user, photos[0].media_group_id):
             await reply_to.reply_text(
                 f"That's a lot of photos at once — please wait a few seconds (limit: {self.flood.limit} "
                 f"every {self.flood.window:.0f} s)."
             )
             return
-        download = await self._download(photo_message, reply_to, context)
-        if download is None:
+        downloads = [await self._download(photo, reply_to, context) for photo in photos]
+        if None in downloads:
             return
         typing = asyncio.create_task(self._show_typing(reply_to.chat_id, context))
         try:
-            answer = await self.pipeline.answer(download, PLATFORM, str(reply_to.chat_id), str(user))
+            answer = await self.pipeline.answer_post(downloads, PLATFORM, str(reply_to.chat_id), str(user))
         except ImageRejected as error:
             await reply_to.reply_text(error.message)
             return
         finally:
             typing.cancel()
         key = self._keep(answer)
-        html_text, markup = answer_html(answer.scene, answer.tags, answer.show_counts), keyboard(answer.tags, key)
+        html_text, markup = answer_html(answer), keyboard(answer.tags, key)
         try:
             await self.pipeline.deliver([answer], lambda: reply_to.reply_html(html_text, reply_markup=markup))
         except TimedOut:
@@ -242,19 +263,16 @@ class TelegramBot:
         await query.answer()
         if action == "more":
             offset = kept.offset + kept.count
-            ranked = await self.pipeline.recompose(kept.scene, min(offset + kept.count, MAX_TAG_COUNT))
-            if len(ranked.tags) <= offset:
-                offset = 0
-                ranked = await self.pipeline.recompose(kept.scene, kept.count)
+            tags = await self.pipeline.page(kept.scene, offset, kept.count) if offset < MAX_TAG_COUNT else None
+            if not tags or not tags.tags:
+                offset, tags = 0, await self.pipeline.page(kept.scene, 0, kept.count)
             await shown.turn(self.pipeline.db, key, offset)
-            tags = ComposedTags(ranked.tags[offset : offset + kept.count], ranked.labels)
             with_counts = False
         else:
-            tags, with_counts = await self.pipeline.recompose(kept.scene, kept.offset + kept.count), True
-            tags = ComposedTags(tags.tags[kept.offset :], tags.labels)
+            tags, with_counts = await self.pipeline.page(kept.scene, kept.offset, kept.count), True
         try:
             await query.edit_message_text(
-                answer_html(kept.scene, tags, with_counts),
+                tags_html(kept.scene, tags, with_counts),
                 parse_mode=ParseMode.HTML,
                 reply_markup=keyboard(tags, key),
             )

@@ -28,19 +28,21 @@ from bot.config import Config
 from bot.dashboard import render_dashboard
 from bot.flood import FloodGuard
 from bot.pipeline import Pipeline
-from bot.render import APOLOGY, TIER_NAMES, subject_line, too_big_text
+from bot.render import APOLOGY, TIER_NAMES, post_note, subject_line, too_big_text
 from inference.decode import ImageRejected
 from storage import shown
 from storage.settings import MAX_TAG_COUNT
 from storage.shown import Shown
-from trends.composer import ComposedTags
+from trends.composer import ChosenTag, ComposedTags
 
 log = logging.getLogger(__name__)
 PLATFORM = "web"
 STATIC = Path(__file__).with_name("web_static")
 PAGES = {"/": "index.html", "/admin": "admin.html"}
-# Multipart framing around the photo: the body may exceed the photo's own limit by this much.
+# Multipart framing around the photos: the body may exceed the photos' own limit by this much.
 FORM_OVERHEAD = 64 * 1024
+# The photos of one post that one request may carry (each "image" field of a form), answered with one set of tags.
+POST_PHOTOS = 4
 RATE_WINDOW = 60.0
 # A refusal for a photo that is too large to use is 413, like a body over the size limit.
 TOO_LARGE = {"too_many_pixels"}
@@ -66,13 +68,20 @@ def answer_json(key: str, answer: Shown, tags: ComposedTags) -> dict:
             {"key": n.key, "phrase": n.phrase, "detail": n.detail, "source": n.source, "score": round(n.score, 3)}
             for n in answer.scene.named
         ],
-        "tags": [
-            {"tag": t.tag, "tier": t.tier, "tier_name": TIER_NAMES[t.tier], "posts": t.media_count, "for": t.label}
-            for t in tags.tags
-        ],
+        "tags": [tag_json(t) for t in tags.tags],
         "line": tags.line,
         "model_version": answer.model_version,
     }
+
+
+def tag_json(tag: ChosenTag) -> dict:
+    """One tag; its post count and tier only where they are known (no Instagram session: neither is)."""
+    found: dict = {"tag": tag.tag, "for": tag.label}
+    if tag.tier in TIER_NAMES:
+        found |= {"tier": tag.tier, "tier_name": TIER_NAMES[tag.tier]}
+    if tag.media_count is not None:
+        found["posts"] = tag.media_count
+    return found
 
 
 class WebSide:
@@ -83,7 +92,7 @@ class WebSide:
         self.rate = FloodGuard(config.web_photos_per_minute, RATE_WINDOW)
 
     def application(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.max_file_bytes + FORM_OVERHEAD)
+        app = web.Application(client_max_size=self.config.max_file_bytes * POST_PHOTOS + FORM_OVERHEAD)
         for path in PAGES:
             app.router.add_get(path, self.page)
         app.router.add_static("/static", STATIC)
@@ -117,15 +126,17 @@ class WebSide:
         if count is None:
             return error(400, "bad_count", f"count must be a number from 1 to {MAX_TAG_COUNT}.")
         try:
-            photo = await self._photo(request)
+            photos = await self._photos(request)
         except web.HTTPRequestEntityTooLarge:
-            photo = None
-        if photo is None or len(photo) > self.config.max_file_bytes:
+            photos = None
+        if photos is None or any(len(photo) > self.config.max_file_bytes for photo in photos):
             return error(413, "too_big", too_big_text(None, self.config.max_file_bytes))
-        if not photo:
+        if not photos or not all(photos):
             return error(400, "empty", "Send a photo: as the request body, or as the form field “image”.")
+        if len(photos) > POST_PHOTOS:
+            return error(400, "too_many_photos", f"Send at most {POST_PHOTOS} photos of one post at once.")
         try:
-            answer = await self.pipeline.answer(photo, PLATFORM, client, client, tag_count=count)
+            answer = await self.pipeline.answer_post(photos, PLATFORM, client, client, tag_count=count)
         except ImageRejected as rejected:
             return error(413 if rejected.reason in TOO_LARGE else 400, rejected.reason, rejected.message)
         except Exception:  # logged by the pipeline and here; the caller gets JSON, not a stack trace
@@ -134,7 +145,13 @@ class WebSide:
         key = secrets.token_urlsafe(12)
         kept = Shown(answer.scene, len(answer.tags.tags), answer.prediction.model_version)
         self.pipeline.keep_shown(key, kept)
-        response = web.json_response(answer_json(key, kept, answer.tags))
+        body = answer_json(key, kept, answer.tags) | {"photos": answer.photos}
+        if answer.photos > 1:
+            body["note"] = post_note(answer)
+            body["skipped"] = [
+                {"photo": index + 1, "reason": why.reason, "message": why.message} for index, why in answer.skipped
+            ]
+        response = web.json_response(body)
 
         async def send() -> None:
             await response.prepare(request)
@@ -169,13 +186,13 @@ class WebSide:
             return None
         return count if 1 <= count <= MAX_TAG_COUNT else None
 
-    async def _photo(self, request: web.Request) -> bytes:
-        """The photo's bytes from a raw body or a multipart form (field "image"); nothing else is kept."""
+    async def _photos(self, request: web.Request) -> list[bytes]:
+        """The photos' bytes from a raw body (one) or a multipart form (each field "image": the photos of one
+        post); nothing else is kept."""
         if request.content_type.startswith("multipart/"):
             form = await request.post()
-            field = form.get("image")
-            return field.file.read() if isinstance(field, web.FileField) else b""
-        return await request.read()
+            return [field.file.read() for field in form.getall("image", []) if isinstance(field, web.FileField)]
+        return [await request.read()]
 
     async def dashboard(self, request: web.Request) -> web.Response:
         """The dashboard's sections as HTML, for the admins only."""

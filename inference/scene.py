@@ -21,7 +21,8 @@ ImageNet samples, which they were not tuned on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from inference.subjects import SubjectTree
 from inference.values import SEEN_SHARE, Label, People, Prediction
@@ -227,3 +228,32 @@ def maybe(scores: dict[str, float], tree: SubjectTree) -> list[Named]:
         chosen = [other for other in chosen if other not in tree.lineage(key)] + [key]
     chosen = sorted(chosen, key=lambda k: -scores[k])[:MAYBE_NAMED]
     return [Named(k, tree.subjects[k].phrase, scores[k], "maybe") for k in chosen]
+
+
+def merge(scenes: Sequence[Scene]) -> Scene:
+    """One scene for the photos of one post (an album, an Instagram carousel): one set of tags for all.
+
+    What several photos show comes first, then the surest; people count as one subject however many
+    there are in each photo, named as most photos show them. A thing is offered as a maybe only when
+    no photo is sure of it.
+    """
+    if len(scenes) == 1:
+        return scenes[0]
+    found: dict[str, list[Named]] = {}
+    for scene in scenes:
+        for named in scene.named:
+            found.setdefault("people" if named.source == "people" else named.key, []).append(named)
+    if not found:
+        return Scene((), blank=all(scene.blank for scene in scenes))
+
+    def chosen(group: list[Named]) -> Named:
+        keys = [n.key for n in group]
+        best = max(group, key=lambda n: (keys.count(n.key), n.source != "maybe", n.score))
+        return replace(best, score=max(n.score for n in group))
+
+    groups = sorted(found.values(), key=lambda group: (-len(group), -max(n.score for n in group)))
+    named = [chosen(group) for group in groups]
+    # A place leads only when nothing else is named; beside something else it is where that is.
+    things = [n for n in named if not n.setting] or named[:1]
+    places = [n for n in named if n not in things]
+    return Scene(tuple((things + places)[:MAX_NAMED]))

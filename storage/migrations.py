@@ -174,4 +174,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX shown_answers_at ON shown_answers (at)
     """,
+    # 11: an album (several photos of one post) is answered and logged once, with its number of photos
+    """
+    ALTER TABLE requests ADD COLUMN photos INTEGER NOT NULL DEFAULT 1
+    """,
 ]

@@ -1,6 +1,6 @@
 """The request log and the figures admins ask of it.
 
-Each photo answered (or refused) is one row: who asked (platform ids only),
+Each post answered (or refused) is one row, an album of several photos too: who asked (platform ids only),
 a hash of the image — never the image —, what the model saw, what we
 answered, how long each stage took, and how it ended.
 """
@@ -30,12 +30,13 @@ class LoggedRequest:
     latency_ms: dict[str, float] = field(default_factory=dict)
     model_version: str | None = None
     error: str | None = None
+    photos: int = 1  # a post (an album) is one request
 
 
 async def log_request(db: Database, request: LoggedRequest, at: float | None = None) -> None:
     await db.write(
         "INSERT INTO requests (created_at, platform, chat_id, user_id, image_sha256, labels, hashtags, latency_ms,"
-        " total_ms, model_version, outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " total_ms, model_version, outcome, error, photos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             now() if at is None else at,
             request.platform,
@@ -49,6 +50,7 @@ async def log_request(db: Database, request: LoggedRequest, at: float | None = N
             request.model_version,
             request.outcome,
             request.error,
+            request.photos,
         ),
     )
 

@@ -31,8 +31,8 @@ def flower_photos() -> dict[str, bytes]:
 
 @pytest.fixture(scope="session")
 def everyday_photos() -> dict[str, bytes]:
-    """CC BY coco128 photos by what they show (tests/fixtures/README.md): none of the flowers."""
-    names = {"portrait": "459", "cat": "599", "motorbikes": "073", "pizza": "450"}
+    """CC BY and CC BY-SA coco128 photos by what they show (tests/fixtures/README.md): none of the flowers."""
+    names = {"portrait": "459", "cat": "599", "motorbikes": "073", "pizza": "450", "baseball": "544", "pier": "520"}
     return {what: (FIXTURES / f"coco_000000000{number}.jpg").read_bytes() for what, number in names.items()}
 
 

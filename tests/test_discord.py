@@ -51,8 +51,8 @@ async def client(request, fake: FakeDiscord, config: Config, pipeline: Pipeline)
     await asyncio.gather(task, return_exceptions=True)
 
 
-def image_option(attachment: dict) -> dict:
-    return {"name": "image", "type": 11, "value": attachment["id"]}
+def image_option(attachment: dict, name: str = "image") -> dict:
+    return {"name": name, "type": 11, "value": attachment["id"]}
 
 
 async def answered(fake: FakeDiscord, interaction_id: str) -> tuple[list[dict], list[dict]]:
@@ -105,17 +105,32 @@ async def test_count_option_and_private_flag(client, fake, flower_photos) -> Non
     assert len(followups[0]["content"].split("```\n")[1].split("\n```")[0].split()) == 9
 
 
-async def test_context_menu_answers_each_image(client, fake, flower_photos) -> None:
+async def test_context_menu_answers_the_images_as_one_post(client, fake, flower_photos, pipeline) -> None:
     photos = list(flower_photos.items())[:2]
     attachments = [fake.attachment(data, name=f"{name}.jpg") for name, data in photos]
     attachments.append(fake.attachment(b"%PDF-1.4", name="menu.pdf", content_type="application/pdf"))
     interaction = await fake.context_menu(702, attachments)
     callbacks, followups = await answered(fake, interaction)
     assert callbacks[0]["data"]["flags"] & EPHEMERAL
-    text = followups[0]["content"]
-    for name, _ in photos:
-        assert f"**{name}.jpg**" in text and name in text
+    (text,) = [f["content"] for f in followups]
+    subject = text.splitlines()[0]
+    assert all(name in subject for name, _ in photos), subject
+    assert text.count("```") == 2 and "One set of tags for all 2 photos." in text
     assert "menu.pdf" not in text
+    await asyncio.wait_for(pipeline.wait_recorded(1), 10)
+    assert await pipeline.db.execute_fetchall("SELECT photos FROM requests") == [(2,)]
+
+
+async def test_hashtags_with_several_images_answers_once_naming_the_skipped(client, fake, flower_photos) -> None:
+    (daisy, one), (rose, two) = list(flower_photos.items())[:2]
+    photos = [fake.attachment(one, name="a.jpg"), fake.attachment(two, name="b.jpg")]
+    photos.append(fake.attachment(one[: len(one) // 3], name="broken.jpg"))
+    options = [image_option(photos[0]), image_option(photos[1], "image2"), image_option(photos[2], "image3")]
+    interaction = await fake.slash(712, "hashtags", options, photos)
+    _, followups = await answered(fake, interaction)
+    (text,) = [f["content"] for f in followups]
+    assert daisy in text.splitlines()[0] and rose in text.splitlines()[0]
+    assert "One set of tags for all 2 photos." in text and "“broken.jpg” skipped: " in text
 
 
 async def test_context_menu_without_images(client, fake) -> None:
@@ -435,7 +450,7 @@ async def test_skipped_images_are_named_and_every_answer_fits(client, fake, flow
     texts = [f["content"] for f in fake.responses_to(interaction)[1]]
     assert all(len(t) <= 2000 and t.count("```") % 2 == 0 for t in texts)
     joined = "\n".join(texts)
-    assert all(f"**{name}.jpg**" in joined for name in list(flower_photos)[:4])
+    assert joined.count("```") == 2 and "One set of tags for all 4 photos." in joined
     assert f"{len(flower_photos) - 4} more skipped" in joined
     assert not fake.rejected
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from bot.pipeline import Pipeline
 from inference.classifier import load_imagenet_labels
-from inference.scene import DETAIL, SURE, describe
+from inference.scene import DETAIL, SURE, describe, merge
 from inference.subjects import SubjectTree
 from inference.values import NOBODY, Label, People, Prediction
 from tests.conftest import serving, without_thresholds
 from trends.catalogue import Catalogue
 from trends.composer import BROAD, TrendFacts, compose_hashtags
+from trends.tags import repeated_word
 
 FLOWER_TAGS = {
     entry.tag for name in ("daisy", "dandelion", "rose", "sunflower", "tulip") for entry in Catalogue().lookup(name)
@@ -96,3 +100,84 @@ async def test_a_model_without_thresholds_still_answers(tmp_path: Path, flower_p
         answer = await old.answer(flower_photos["daisy"], "test", "1", "1")
         assert answer.scene.line == "daisy" and answer.tags.tags
         assert not old.teaching.available
+
+
+def test_people_with_a_racket_or_a_ball_are_doing_something() -> None:
+    person = People(share=0.3, count=1, largest=0.1)
+    tennis = describe(made_up({"racket": 0.2, "tennis ball": 0.05}, person), TREE)
+    assert tennis.line == "a person playing tennis"
+    tags = compose_hashtags(tennis, Catalogue(), TrendFacts({}, {}), frozenset(), count=5)
+    assert {"tennis", "person"} <= {t.label for t in tags.tags}, "tags for what they do, not only that they are there"
+    football = describe(made_up({"soccer ball": 0.3}, People(0.2, 3, 0.05)), TREE)
+    assert football.line == "3 people playing football"
+    assert describe(made_up({"soccer ball": 0.3}), TREE).line != "3 people playing football", "no people, no players"
+
+
+def test_a_beach_photo_with_people_gets_beach_tags_among_its_five() -> None:
+    group = People(share=0.2, count=3, largest=0.08)
+    scene = describe(made_up({"maillot": 0.2, "seashore": 0.15}, group), TREE)
+    assert scene.line == "3 people at the beach", "swimsuits are evidence of the beach, not of fashion"
+    tags = compose_hashtags(scene, Catalogue(), TrendFacts({}, {}), frozenset(), count=5)
+    assert "beach" in {t.label for t in tags.tags}
+
+
+def test_a_family_of_unsure_labels_is_sure_together() -> None:
+    snowboarder = made_up({"dogsled": 0.24, "snowmobile": 0.23, "alp": 0.05}, People(0.1, 1, 0.05))
+    assert describe(snowboarder, TREE).line == "a person in the snow"
+    desk = describe(made_up({"laptop": 0.3, "mouse": 0.2, "computer keyboard": 0.15}), TREE)
+    assert desk.named[0].key == "desk"
+    grocery = describe(made_up({"grocery store": 0.7}, People(0.1, 1, 0.05)), TREE)
+    assert grocery.line == "a person at a shop", "a shop is not architecture"
+
+
+def test_the_people_model_makes_its_object_sure() -> None:
+    unsure = made_up({"kelpie": 0.15, "malinois": 0.1})
+    assert describe(unsure, TREE).line != "a dog"
+    seen = dataclasses.replace(unsure, people=People(0.0, 0, 0.0, (("dog", 0.18),)))
+    assert describe(seen, TREE).line == "a dog"
+
+
+def test_nothing_sure_offers_the_likeliest_subject_as_a_maybe() -> None:
+    scene = describe(made_up({"seashore": 0.2, "lakeside": 0.1}), TREE)
+    assert scene.tentative and scene.line == "maybe the beach"
+    tags = compose_hashtags(scene, Catalogue(), TrendFacts({}, {}), frozenset(), count=5)
+    assert {t.label for t in tags.tags} == {"beach"}
+
+
+async def test_blank_and_single_colour_images_are_not_sure(pipeline: Pipeline) -> None:
+    rng = np.random.default_rng(1)
+    near_uniform = (np.full((300, 300, 3), 120) + rng.integers(-3, 4, (300, 300, 3))).astype(np.uint8)
+    for pixels in (np.zeros((300, 300, 3), np.uint8), np.full((200, 300, 3), (200, 30, 30), np.uint8), near_uniform):
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "PNG")
+        answer = await pipeline.answer(buffer.getvalue(), "test", "1", "1")
+        assert answer.scene.blank and not answer.scene.sure and not answer.prediction.confident
+        assert answer.scene.line == "a blank or single-colour image"
+        assert {t.label for t in answer.tags.tags} == {BROAD}
+
+
+async def test_everyday_scenes_people_post(pipeline: Pipeline, everyday_photos) -> None:
+    baseball = await pipeline.answer(everyday_photos["baseball"], "test", "1", "1")
+    assert "playing baseball" in baseball.scene.line and "baseball" in {t.label for t in baseball.tags.tags}
+    pier = await pipeline.answer(everyday_photos["pier"], "test", "1", "1")
+    assert pier.scene.sure, "a pier at sunset is not 'not sure'"
+    assert "beach" in {t.label for t in pier.tags.tags}
+
+
+async def test_five_tags_never_repeat_one_word_four_times(pipeline: Pipeline, everyday_photos, flower_photos) -> None:
+    catalogue = pipeline.catalogue
+    for name, data in {**everyday_photos, **flower_photos}.items():
+        answer = await pipeline.answer(data, "test", "1", "1")
+        tags = [t.tag for t in answer.tags.tags]
+        assert repeated_word(tags, catalogue.words, 4) is None, f"{name}: {tags}"
+    portrait = describe(made_up({"suit": 0.2}, People(0.5, 1, 0.5)), TREE)
+    tags = compose_hashtags(portrait, catalogue, TrendFacts({}, {}), frozenset(), count=5)
+    assert repeated_word([t.tag for t in tags.tags], catalogue.words, 3) is None, tags.line
+
+
+def test_a_post_of_several_photos_names_what_most_of_them_show() -> None:
+    cat, dog = made_up({"tabby": 0.8}), made_up({"golden retriever": 0.8})
+    person = made_up({}, People(0.3, 1, 0.1))
+    scene = merge([describe(p, TREE) for p in (dog, cat, cat, person)])
+    assert [n.key for n in scene.named] == ["cat", "dog", "person"]
+    assert merge([describe(made_up({"chest": 0.5, "pencil sharpener": 0.3}), TREE)] * 2).named == ()

@@ -49,7 +49,8 @@ async def test_a_photo_gets_its_subject_and_tags_and_is_logged_once(serve, pipel
     assert status == 200
     assert body["subject"].startswith("a cat") and body["sure"] and body["named"][0]["key"] == "cat"
     assert len(body["tags"]) == 7 and body["line"] == " ".join(f"#{t['tag']}" for t in body["tags"])
-    assert {"tag", "tier", "tier_name", "posts", "for"} <= set(body["tags"][0])
+    assert {"tag", "tier", "tier_name", "for"} <= set(body["tags"][0]) and body["photos"] == 1
+    assert not any("posts" in tag for tag in body["tags"]), "no Instagram session: no counts, not null ones"
     assert body["model_version"] == pipeline.classifier.version
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{base}/api/answers/{body['id']}?count=3") as response:
@@ -66,6 +67,25 @@ async def test_a_photo_as_a_form_field_works_too(serve, flower_photos) -> None:
     form.add_field("image", flower_photos["daisy"], filename="daisy.jpg", content_type="image/jpeg")
     status, body, _ = await post(f"{base}/api/hashtags", form)
     assert status == 200 and body["subject"] == "daisy" and len(body["tags"]) == 5
+
+
+async def test_the_photos_of_one_post_get_one_answer(serve, pipeline, flower_photos, everyday_photos) -> None:
+    base = await serve()
+    form = aiohttp.FormData()
+    for name in ("daisy", "rose"):
+        form.add_field("image", flower_photos[name], filename=f"{name}.jpg", content_type="image/jpeg")
+    form.add_field("image", b"not a photo at all", filename="notes.txt", content_type="text/plain")
+    status, body, _ = await post(f"{base}/api/hashtags", form)
+    assert status == 200 and body["photos"] == 3 and "daisy" in body["subject"] and "rose" in body["subject"]
+    assert [(s["photo"], s["reason"]) for s in body["skipped"]] == [(3, "not_an_image")]
+    assert body["note"].startswith("One set of tags for all 2 photos.")
+    assert await rows(pipeline, 1) == [("web", "ok")]
+    assert await pipeline.db.execute_fetchall("SELECT photos FROM requests") == [(3,)]
+    too_many = aiohttp.FormData()
+    for _ in range(5):
+        too_many.add_field("image", everyday_photos["cat"], filename="cat.jpg", content_type="image/jpeg")
+    status, body, _ = await post(f"{base}/api/hashtags", too_many)
+    assert status == 400 and body["reason"] == "too_many_photos"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ const $ = (id) => document.getElementById(id);
 let answer = null;
 
 function human(count) {
-  if (count === null || count === undefined) return "?";
   for (const [limit, suffix] of [[1e9, "B"], [1e6, "M"], [1e3, "k"]]) {
     if (count >= limit) return (count / limit).toFixed(1).replace(/\.0$/, "") + suffix;
   }
@@ -47,7 +46,10 @@ function show() {
   const list = $("tiers");
   list.replaceChildren(...tags.map((t) => {
     const item = document.createElement("li");
-    item.textContent = `#${t.tag} — ${human(t.posts)} posts, ${t.tier_name}`;
+    const known = [];
+    if (t.posts !== undefined) known.push(`${human(t.posts)} posts`);
+    if (t.tier_name) known.push(t.tier_name);
+    item.textContent = known.length ? `#${t.tag} — ${known.join(", ")}` : `#${t.tag}`;
     return item;
   }));
   list.hidden = !$("counts").checked;
