@@ -97,6 +97,7 @@ class Named:
 class Scene:
     named: tuple[Named, ...]
     blank: bool = False
+    several: bool = False  # the photos of one post (`merge`)
 
     @property
     def sure(self) -> bool:
@@ -117,15 +118,19 @@ class Scene:
         if self.tentative:
             return "maybe " + " or ".join(n.phrase for n in self.named)
         things = [n for n in self.named if not n.setting] or list(self.named[:1])
-        words = things[0].phrase + (f" ({things[0].detail})" if things[0].detail else "")
+        people = things[0].source == "people" or things[0].key == "people"
+        parts = [things[0].phrase + (f" ({things[0].detail})" if things[0].detail else "")]
         for thing in things[1:]:
-            people = things[0].source == "people" or things[0].key == "people"
+            detail = f" ({thing.detail})" if thing.detail else ""
             if thing.doing and people:
-                joiner = f" {thing.doing}"
+                parts[-1] += f" {thing.doing}{detail}"
+            elif thing.key in WORN and people:
+                parts[-1] += f" wearing {thing.phrase}{detail}"
             else:
-                joiner = " wearing " if thing.key in WORN and people else " with "
-                joiner += thing.phrase
-            words += joiner + (f" ({thing.detail})" if thing.detail else "")
+                parts.append(thing.phrase + detail)
+        # The photos of a post are listed ('daisy, rose and a cat'); one photo's things are together.
+        listed = self.several and len(parts) > 1
+        words = f"{', '.join(parts[:-1])} and {parts[-1]}" if listed else " with ".join(parts)
         return " ".join([words, *(n.setting for n in self.named if n.setting and n not in things)])
 
 
@@ -244,7 +249,7 @@ def merge(scenes: Sequence[Scene]) -> Scene:
         for named in scene.named:
             found.setdefault("people" if named.source == "people" else named.key, []).append(named)
     if not found:
-        return Scene((), blank=all(scene.blank for scene in scenes))
+        return Scene((), blank=all(scene.blank for scene in scenes), several=True)
 
     def chosen(group: list[Named]) -> Named:
         keys = [n.key for n in group]
@@ -256,4 +261,4 @@ def merge(scenes: Sequence[Scene]) -> Scene:
     # A place leads only when nothing else is named; beside something else it is where that is.
     things = [n for n in named if not n.setting] or named[:1]
     places = [n for n in named if n not in things]
-    return Scene(tuple((things + places)[:MAX_NAMED]))
+    return Scene(tuple((things + places)[:MAX_NAMED]), several=True)

@@ -180,4 +180,5 @@ def test_a_post_of_several_photos_names_what_most_of_them_show() -> None:
     person = made_up({}, People(0.3, 1, 0.1))
     scene = merge([describe(p, TREE) for p in (dog, cat, cat, person)])
     assert [n.key for n in scene.named] == ["cat", "dog", "person"]
+    assert scene.line == "a cat (tabby), a dog (golden retriever) and a person", "listed, not 'a cat with a dog'"
     assert merge([describe(made_up({"chest": 0.5, "pencil sharpener": 0.3}), TREE)] * 2).named == ()
