@@ -45,6 +45,9 @@ LEARN_ATTACHMENTS = 10
 RESTARTING = "I'm restarting and could not finish this one: please try again in a minute."
 # Waits before fetching an attachment again after a 5xx or a reset, in seconds.
 CDN_RETRY_DELAYS = (0.5, 2.0)
+# discord.py waits this long after READY for GUILD_CREATE events before `ready` (its default: 2 s). With no
+# intents Discord sends none, so the wait only delayed every connect and reconnect.
+GUILD_READY_WAIT = 0.0
 DISCORD_LEARN_EXAMPLE = "/learn label: blue ceramic mug tags: mug ceramics"
 
 
@@ -403,7 +406,12 @@ class HashtagClient(discord.Client):
 
     def __init__(self, config: Config, pipeline: Pipeline, **options: object) -> None:
         # No message of the bot's ever pings: file names and labels are user text.
-        super().__init__(intents=discord.Intents.none(), allowed_mentions=discord.AllowedMentions.none(), **options)
+        super().__init__(
+            intents=discord.Intents.none(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=GUILD_READY_WAIT,
+            **options,
+        )
         self.tree = app_commands.CommandTree(self)
         self.commands = HashtagCommands(config, pipeline)
         build_tree(self.tree, self.commands)

@@ -383,10 +383,14 @@ async def test_the_plain_client_survives_discord_down_at_start(
 
 
 @pytest.mark.parametrize("sharded", [False, True], ids=["client", "sharded"])
-async def test_a_token_revoked_right_after_ready_stays_reported(fake, config, pipeline, sharded) -> None:
-    """discord.py dispatches `ready` ~2 s after READY even when the gateway closed for good since
-    (the sharded client does): that late event must not report a stopped adapter as receiving."""
+async def test_a_token_revoked_right_after_ready_stays_reported(fake, config, pipeline, sharded, monkeypatch) -> None:
+    """discord.py dispatches `ready` after its wait for GUILD_CREATEs even when the gateway closed for good
+    since (the sharded client does): that late event must not report a stopped adapter as receiving. The
+    bot waits 0 s; discord.py's default 2 s makes the late event certain."""
+    from bot import discord_bot
     from bot.discord_bot import DiscordAdapter
+
+    monkeypatch.setattr(discord_bot, "GUILD_READY_WAIT", 2.0)
 
     config = dataclasses.replace(
         config, discord_token=TOKEN, discord_api_base_url=fake.api_url, discord_sharded=sharded
