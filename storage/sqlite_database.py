@@ -8,9 +8,11 @@ writes; the busy timeout covers other processes (a backup, the CLI).
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +23,7 @@ import aiosqlite
 from storage.database import DatabaseError, DatabaseUnavailable
 
 DRIVER_ERRORS = (aiosqlite.Error, sqlite3.Error)
+WAL_RETRY_SECONDS = 0.02
 
 
 class SqliteDatabase:
@@ -42,7 +45,7 @@ class SqliteDatabase:
         try:
             try:
                 await db.write(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-                await db.write("PRAGMA journal_mode = WAL")
+                await db._use_wal(busy_timeout_ms / 1000)
             except DatabaseError as error:
                 raise DatabaseUnavailable(f"cannot open DATABASE_PATH {path}: {error}") from None
             await db.write("PRAGMA synchronous = NORMAL")
@@ -51,6 +54,23 @@ class SqliteDatabase:
             await connection.close()
             raise
         return db
+
+    async def _use_wal(self, patience: float) -> None:
+        """Switch the file to WAL, waiting up to `patience` seconds for another process's write to end.
+
+        SQLite does not call the busy handler for this switch: it fails at once while another
+        connection writes. Processes opening a new file together meet exactly that: the first one
+        migrates while the file is not yet WAL on disk (seen as 'database is locked' at start).
+        """
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                await self.write("PRAGMA journal_mode = WAL")
+                return
+            except DatabaseError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(WAL_RETRY_SECONDS)
 
     async def execute_fetchall(self, sql: str, parameters: Iterable = ()) -> Sequence[Sequence[Any]]:
         try:

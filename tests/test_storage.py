@@ -66,9 +66,9 @@ async def test_newer_database_is_refused_with_a_clear_message(database: Path | s
 
 async def test_processes_starting_together_upgrade_once(database: Path | str) -> None:
     """Several bot processes starting at once on one new database: each opens it, the schema is made once."""
-    opened = await asyncio.gather(*(open_database(database) for _ in range(4)))
+    opened = await asyncio.gather(*(open_database(database) for _ in range(8)))
     try:
-        assert [await db.schema_version() for db in opened] == [len(MIGRATIONS)] * 4
+        assert [await db.schema_version() for db in opened] == [len(MIGRATIONS)] * 8
         assert len(await opened[0].execute_fetchall("SELECT id FROM instagram_health")) == 1
     finally:
         for db in opened:
