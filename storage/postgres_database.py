@@ -42,8 +42,17 @@ def translate(sql: str) -> str:
 
 
 def lock_key(name: str) -> int:
-    """A stable 32-bit advisory-lock key for `name`, the same in every process."""
-    return zlib.crc32(f"hashtag-bot:{name}".encode())
+    """A stable 32-bit advisory-lock key for `name`, the same in every process.
+
+    Advisory locks belong to the whole database, so each is taken with a second key, the schema's
+    (`IN_SCHEMA`): bots in different schemas of one database (the tests do this) never hold each
+    other's locks.
+    """
+    return zlib.crc32(f"hashtag-bot:{name}".encode()) - 2**31
+
+
+# The second key of every advisory lock: the schema the tables are in.
+IN_SCHEMA = "hashtext(current_schema())"
 
 
 class _Connection:
@@ -120,7 +129,9 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[_Connection]:
         """One pooled connection in a transaction that first takes the migrations' advisory lock."""
         async with self._connection() as connection, connection.connection.transaction():
-            await connection.execute_fetchall("SELECT pg_advisory_xact_lock(?)", (lock_key("migrations"),))
+            await connection.execute_fetchall(
+                f"SELECT pg_advisory_xact_lock(?, {IN_SCHEMA})", (lock_key("migrations"),)
+            )
             yield connection
 
     @asynccontextmanager
@@ -132,7 +143,7 @@ class PostgresDatabase:
         except psycopg.Error as error:
             raise DatabaseError(str(error)) from error
         try:
-            cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(name),))
+            cursor = await connection.execute(f"SELECT pg_try_advisory_lock(%s, {IN_SCHEMA})", (lock_key(name),))
             (held,) = await cursor.fetchone()
             yield bool(held)
         finally:
