@@ -224,7 +224,7 @@ class HashtagCommands:
             return
         await self._defer(interaction, ephemeral=private)
         try:
-            answer = await self.pipeline.answer_post(
+            answer = await self.pipeline.answer(
                 [self._download(image) for image in usable],
                 PLATFORM,
                 self._scope(interaction),

@@ -120,36 +120,26 @@ class Pipeline:
 
     async def answer(
         self,
-        source: Source,
+        photos: Source | Sequence[Source],
         platform: str,
         chat_id: str,
         user_id: str,
         tag_count: int | None = None,
         taught_scope: str = GLOBAL,
     ) -> Answer:
-        """One photo's answer: `answer_post` of a post with one photo."""
-        return await self.answer_post([source], platform, chat_id, user_id, tag_count, taught_scope)
-
-    async def answer_post(
-        self,
-        sources: Sequence[Source],
-        platform: str,
-        chat_id: str,
-        user_id: str,
-        tag_count: int | None = None,
-        taught_scope: str = GLOBAL,
-    ) -> Answer:
-        """Fetch (when given downloads), classify and compose one answer for the photos of one post; then `deliver`.
+        """Fetch (when given downloads), classify and compose one answer for a photo or the photos of one post;
+        then `deliver`.
 
         An Instagram carousel takes one set of tags, so an album gets one answer chosen across its
         photos (`inference.scene.merge`: what several photos show first). Adapters pass their
-        platform's downloads as `sources`, so every stage, the download included, is timed and logged
+        platform's downloads as `photos`, so every stage, the download included, is timed and logged
         here the same way for all; photos run side by side, and a stage's time is its slowest photo's.
         Classes taught for `taught_scope` (and globally) may claim a photo. A photo that cannot be
         used is skipped (`Answer.skipped`); when none can be, the first one's `ImageRejected` is
         raised, and any other failure its own error. Either way the post is logged here, once, with
         its number of photos and its outcome ("rejected" reasons such as `corrupt`, or `error`).
         """
+        sources = [photos] if isinstance(photos, bytes) or callable(photos) else list(photos)
         record = LoggedRequest(platform, str(chat_id), str(user_id), "ok", photos=len(sources))
         timings: dict[str, float] = {}
         try:

@@ -192,7 +192,7 @@ class TelegramBot:
             return
         typing = asyncio.create_task(self._show_typing(reply_to.chat_id, context))
         try:
-            answer = await self.pipeline.answer_post(downloads, PLATFORM, str(reply_to.chat_id), str(user))
+            answer = await self.pipeline.answer(downloads, PLATFORM, str(reply_to.chat_id), str(user))
         except ImageRejected as error:
             await reply_to.reply_text(error.message)
             return

@@ -136,7 +136,7 @@ class WebSide:
         if len(photos) > POST_PHOTOS:
             return error(400, "too_many_photos", f"Send at most {POST_PHOTOS} photos of one post at once.")
         try:
-            answer = await self.pipeline.answer_post(photos, PLATFORM, client, client, tag_count=count)
+            answer = await self.pipeline.answer(photos, PLATFORM, client, client, tag_count=count)
         except ImageRejected as rejected:
             return error(413 if rejected.reason in TOO_LARGE else 400, rejected.reason, rejected.message)
         except Exception:  # logged by the pipeline and here; the caller gets JSON, not a stack trace
