@@ -225,6 +225,7 @@ async def run(args: argparse.Namespace) -> dict:
             DISCORD_SHARDED="1",
             TELEGRAM_MAX_MESSAGES_PER_SECOND=str(args.telegram_rate),
             TELEGRAM_CONCURRENT_UPDATES=str(args.concurrency),
+            TELEGRAM_POLL_TIMEOUT_SECONDS="1",  # the stop at the end waits for the poll in flight
         )
         started = time.monotonic()
         bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=folder, env=env)

@@ -50,6 +50,7 @@ class Config:
     album_wait: float = _env("TELEGRAM_ALBUM_WAIT_SECONDS", 1.0)
     telegram_concurrency: int = _env("TELEGRAM_CONCURRENT_UPDATES", 32)
     telegram_startup_patience: float = _env("TELEGRAM_STARTUP_PATIENCE_SECONDS", 120.0)
+    telegram_poll_timeout: int = _env("TELEGRAM_POLL_TIMEOUT_SECONDS", 10)
     send_patience: float = _env("SEND_RETRY_SECONDS", 30.0)
     replay_minutes: float = _env("TELEGRAM_REPLAY_MINUTES", 60.0)
     adapter_retry: float = _env("ADAPTER_RETRY_SECONDS", 60.0)
@@ -185,6 +186,7 @@ def _check(config: Config) -> None:
         (0 < config.album_wait <= 10, "TELEGRAM_ALBUM_WAIT_SECONDS must be more than 0 and at most 10"),
         (1 <= config.telegram_concurrency <= 256, "TELEGRAM_CONCURRENT_UPDATES must be 1..256"),
         (config.telegram_startup_patience >= 0, "TELEGRAM_STARTUP_PATIENCE_SECONDS must be >= 0"),
+        (1 <= config.telegram_poll_timeout <= 50, "TELEGRAM_POLL_TIMEOUT_SECONDS must be 1..50"),
         (config.send_patience >= 0, "SEND_RETRY_SECONDS must be >= 0"),
         (config.log_backlog >= 0, "LOG_BACKLOG_ROWS must be >= 0"),
         (config.decode_megapixels >= 0, "DECODE_MEGAPIXELS must be >= 0"),

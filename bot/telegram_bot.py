@@ -485,7 +485,8 @@ class TelegramAdapter:
                 webhook_url=f"{self.config.webhook_url.rstrip('/')}/telegram",
             )
         else:
-            await self.application.updater.start_polling()
+            # A stop waits for the long poll in flight (python-telegram-bot confirms the last updates with it).
+            await self.application.updater.start_polling(timeout=self.config.telegram_poll_timeout)
             self.running = next(task for task in asyncio.all_tasks() if task.get_name() == POLLING_TASK)
         self._adopting = asyncio.create_task(self._adopt_forever(), name="telegram-adopt")
         log.info("telegram adapter running (%s)", "webhook" if self.config.webhook_url else "long polling")

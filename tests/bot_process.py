@@ -22,6 +22,7 @@ def bot_env(tmp_path: Path, telegram=None, discord=None, **extra: str) -> dict[s
             TELEGRAM_BOT_TOKEN=TOKEN,
             TELEGRAM_API_BASE_URL=telegram.base_url,
             TELEGRAM_FILE_BASE_URL=telegram.file_base_url,
+            TELEGRAM_POLL_TIMEOUT_SECONDS="1",  # a stop waits for the poll in flight: 1 s, not 10
         )
     if discord is not None:
         from tests.fake_discord import TOKEN

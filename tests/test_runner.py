@@ -41,6 +41,8 @@ def run_bot(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> 
         ({"TELEGRAM_WEBHOOK_URL": "http://plain.example"}, "TELEGRAM_WEBHOOK_URL"),
         ({"CONFIDENCE_THRESHOLD": "2"}, "CONFIDENCE_THRESHOLD"),
         ({"TELEGRAM_CONCURRENT_UPDATES": "0"}, "TELEGRAM_CONCURRENT_UPDATES"),
+        ({"TELEGRAM_ALBUM_WAIT_SECONDS": "0"}, "TELEGRAM_ALBUM_WAIT_SECONDS"),
+        ({"TELEGRAM_POLL_TIMEOUT_SECONDS": "60"}, "TELEGRAM_POLL_TIMEOUT_SECONDS"),
         ({"DATABASE_URL": "mysql://db.example/bot"}, "DATABASE_URL"),
         ({"DISCORD_SHARD_IDS": "0,1"}, "DISCORD_SHARD_IDS"),
         ({"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "2"}, "DISCORD_SHARD_IDS"),
