@@ -182,3 +182,11 @@ def test_a_post_of_several_photos_names_what_most_of_them_show() -> None:
     assert [n.key for n in scene.named] == ["cat", "dog", "person"]
     assert scene.line == "a cat (tabby), a dog (golden retriever) and a person", "listed, not 'a cat with a dog'"
     assert merge([describe(made_up({"chest": 0.5, "pencil sharpener": 0.3}), TREE)] * 2).named == ()
+
+
+def test_the_tags_cover_each_thing_named() -> None:
+    scene = describe(made_up({"pizza": 0.7}, People(0.5, 1, 0.5)), TREE)
+    assert scene.line == "a portrait with a dish (pizza)"
+    tags = compose_hashtags(scene, Catalogue(), TrendFacts({}, {}), frozenset(), count=5)
+    labels = [t.label for t in tags.tags]
+    assert labels.count("portrait") == 3 and labels.count("dish") == 2, tags.line

@@ -174,8 +174,8 @@ def rank(
     """Score every candidate (weight × fit × tier weight, REPEAT_BONUS for a tag offered again) and keep `count`.
 
     Each subject's best tag comes first, so "3 people at the beach" gets a beach tag too; crowded tags
-    take at most one place in CROWDED_ONE_IN, and a word of `vocabulary` at most SPELLINGS places,
-    unless nothing else is left (then crowded tags before repeated words).
+    take at most one place in CROWDED_ONE_IN, a word of `vocabulary` at most SPELLINGS places, and a
+    subject its share of the places (3 of 5 beside one other), unless nothing else is left.
     """
     count = max(1, min(count, MAX_TAG_COUNT))
     scores: dict[str, float] = {}
@@ -201,7 +201,9 @@ def rank(
     subjects = list(dict.fromkeys(candidate.key for candidate in offered))
     chosen: list[str] = [leaders[key] for key in subjects if key in leaders][:count]
     words = {tag: tag_words(tag, vocabulary) for tag in ranked}
-    repeating, crowding = [], []
+    # Each subject named takes its share of the places, so the tags cover what the answer names.
+    share = -(-count // max(1, len(leaders)))
+    repeating, crowding, beyond_share = [], [], []
     for tag in ranked:
         if tag in chosen:
             continue
@@ -211,9 +213,11 @@ def rank(
             repeating.append(tag)
         elif origin[tag][1] in CROWDED and sum(origin[t][1] in CROWDED for t in chosen) >= crowded_quota:
             crowding.append(tag)
+        elif sum(origin[t][0] == origin[tag][0] for t in chosen) >= share:
+            beyond_share.append(tag)
         else:
             chosen.append(tag)
-    chosen += (crowding + repeating)[: count - len(chosen)]
+    chosen += (beyond_share + crowding + repeating)[: count - len(chosen)]
     chosen.sort(key=lambda tag: (-scores[tag], tag))
     return tuple(
         ChosenTag(tag, origin[tag][1], counts.get(tag), origin[tag][0], round(scores[tag], 4)) for tag in chosen
