@@ -237,7 +237,7 @@ class HashtagCommands:
             first = f"“{discord.utils.escape_markdown(usable[0].filename)}”: {error.message}"
             await self._follow_up(interaction, "\n".join([first, *others, *notes]), ephemeral=True)
             return
-        names = [discord.utils.escape_markdown(image.filename) for image in usable]
+        names = [image.filename for image in usable]  # answer_markdown escapes the note they go into
         parts = fit([answer_markdown(answer, names if len(usable) > 1 else None), *notes])
 
         async def send() -> None:

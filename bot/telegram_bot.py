@@ -187,8 +187,9 @@ class TelegramBot:
                 f"every {self.flood.window:.0f} s)."
             )
             return
-        downloads = [await self._download(photo, reply_to, context) for photo in photos]
-        if None in downloads:
+        # A photo too big to fetch has been refused on its own; the rest of its album is still answered.
+        downloads = [d for photo in photos if (d := await self._download(photo, reply_to, context)) is not None]
+        if not downloads:
             return
         typing = asyncio.create_task(self._show_typing(reply_to.chat_id, context))
         try:

@@ -124,13 +124,14 @@ async def test_context_menu_answers_the_images_as_one_post(client, fake, flower_
 async def test_hashtags_with_several_images_answers_once_naming_the_skipped(client, fake, flower_photos) -> None:
     (daisy, one), (rose, two) = list(flower_photos.items())[:2]
     photos = [fake.attachment(one, name="a.jpg"), fake.attachment(two, name="b.jpg")]
-    photos.append(fake.attachment(one[: len(one) // 3], name="broken.jpg"))
+    photos.append(fake.attachment(one[: len(one) // 3], name="broken_*1*.jpg"))
     options = [image_option(photos[0]), image_option(photos[1], "image2"), image_option(photos[2], "image3")]
     interaction = await fake.slash(712, "hashtags", options, photos)
     _, followups = await answered(fake, interaction)
     (text,) = [f["content"] for f in followups]
     assert daisy in text.splitlines()[0] and rose in text.splitlines()[0]
-    assert "One set of tags for all 2 photos." in text and "“broken.jpg” skipped: " in text
+    escaped = discord.utils.escape_markdown("broken_*1*.jpg")  # once: the name shows as it is
+    assert "One set of tags for all 2 photos." in text and f"“{escaped}” skipped: " in text
 
 
 async def test_context_menu_without_images(client, fake) -> None:

@@ -125,9 +125,12 @@ async def test_an_album_gets_one_answer_and_one_log_row(app, fake: FakeTelegram,
     photos = list(flower_photos.items())[:3]
     for _, data in photos:
         await fake.push(fake.photo_message(9, data, media_group_id="album1"))
-    (answer,) = await reply(fake, 9)
+    huge = fake.document_message(9, b"x", "image/jpeg", "huge.jpg", size=25 * 1024 * 1024, media_group_id="album1")
+    await fake.push(huge)
+    too_big, answer = await reply(fake, 9, 2)
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)
-    assert len(fake.replies_to(9)) == 1, "one answer for the album, once its photos have come"
+    assert len(fake.replies_to(9)) == 2, "one answer for the album, once its photos have come"
+    assert "too big" in too_big["text"], "the photo too big to fetch is refused on its own"
     subject = answer["text"].splitlines()[0]
     assert sum(name in subject for name, _ in photos) >= 2, subject
     assert "One set of tags for all 3 photos." in answer["text"]
