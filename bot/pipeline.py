@@ -13,6 +13,7 @@ delays a reply.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -247,14 +248,19 @@ class Pipeline:
         The first `offset` are left out by name, not by position: the best ten are not the best five and
         five more, since a word may take only two places of either.
         """
-        before = {t.tag for t in (await self._compose(scene, offset)).tags} if offset else set()
-        ranked = await self._compose(scene, min(offset + count, MAX_TAG_COUNT))
+        compose = await self._composer(scene)
+        before = {t.tag for t in compose(offset).tags} if offset else set()
+        ranked = compose(min(offset + count, MAX_TAG_COUNT))
         return ComposedTags(tuple(t for t in ranked.tags if t.tag not in before)[:count], ranked.labels)
 
     async def _compose(self, scene: Scene, count: int) -> ComposedTags:
+        return (await self._composer(scene))(count)
+
+    async def _composer(self, scene: Scene) -> Callable[[int], ComposedTags]:
+        """The scene's tags for any count, from one read of the blocklist and the trend facts."""
         blocklist = self._starter_blocklist | await settings.blocked_tags(self.db)
         facts = await self.trends.facts_for(scene)
-        return compose_hashtags(scene, self.catalogue, facts, blocklist, count)
+        return functools.partial(compose_hashtags, scene, self.catalogue, facts, blocklist)
 
     def _record(self, request: LoggedRequest, send_ms: float | None = None) -> None:
         """Log the request in the background; one structured line goes to the log at once."""
