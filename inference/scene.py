@@ -10,8 +10,8 @@ place that is fairly sure ("at the beach"). A family of classes counts as
 one subject (snow: ski + dogsled + snowmobile + alp), so a scene whose fine
 labels disagree can still be sure of its family. An object the people model
 sees (a car, a dog, a dining table) makes its ImageNet subject sure from a
-lower score. When nothing is sure, the likeliest two subjects are offered
-as what the photo might be; "not sure" is left for photos where the models
+lower score. When nothing is sure, the likeliest subject is offered as
+what the photo might be; "not sure" is left for photos where the models
 have nothing, and for blank or single-colour images.
 
 Thresholds were chosen on coco128 (bench/real_photos.py prints the answers

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from trends.tags import is_valid, normalise, tags_from_label
+from trends.tags import is_valid, normalise, tags_from_label, words_of
 from trends.tiers import CURATED
 
 CATALOGUE_FILE = Path(__file__).with_name("catalogue.yaml")
@@ -42,7 +41,7 @@ class Catalogue:
         self.subjects = {entry_key(k): self._tiers(v, k) for k, v in (raw.get("subjects") or {}).items()}
         names = [*(raw.get("labels") or {}), *(raw.get("subjects") or {})]
         # The words the catalogue's names are made of: what a tag repeats when it repeats a subject.
-        self.words = frozenset(w for name in names for w in re.split(r"[^\w]+", normalise(name)) if len(w) >= MIN_WORD)
+        self.words = frozenset(w for name in names for w in words_of(name) if len(w) >= MIN_WORD)
 
     @staticmethod
     def _tiers(entry: dict, name: str) -> list[CatalogueTag]:

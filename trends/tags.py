@@ -20,9 +20,14 @@ def is_valid(tag: str) -> bool:
     return 0 < len(tag) <= MAX_TAG_LENGTH and bool(_VALID.match(tag)) and not tag.replace("_", "").isdigit()
 
 
+def words_of(name: str) -> list[str]:
+    """`"Egyptian cat"` → `["egyptian", "cat"]`, normalised."""
+    return [w for w in re.split(r"[^\w]+", normalise(name)) if w]
+
+
 def tags_from_label(label: str) -> list[str]:
     """`"Egyptian cat"` → `["egyptiancat", "cat"]`: the whole name, then its head noun."""
-    words = [w for w in re.split(r"[^\w]+", normalise(label)) if w]
+    words = words_of(label)
     if not words:
         return []
     candidates = ["".join(words)]
