@@ -6,6 +6,7 @@ the environment. A bad value stops the bot at start with the variable's name.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 import typing
@@ -22,6 +23,8 @@ from storage.database import DAY
 from storage.settings import DEFAULT_TAG_COUNT, MAX_TAG_COUNT
 from trends.refresher import RefreshSettings
 
+# A shorter web token can be guessed; the hint in the message makes a good one.
+MIN_TOKEN_LENGTH = 16
 # The largest file the Bot API lets a bot download.
 BOT_API_FILE_LIMIT = 20 * 1024 * 1024
 
@@ -90,6 +93,11 @@ class Config:
     web_api_token: str = _secret("WEB_API_TOKEN")
     web_admin_token: str = _secret("WEB_ADMIN_TOKEN")
     web_photos_per_minute: int = _env("WEB_PHOTOS_PER_MINUTE", 20)
+    web_trusted_proxies: tuple[str, ...] = _env("WEB_TRUSTED_PROXIES", ())
+    web_allowed_hosts: tuple[str, ...] = _env("WEB_ALLOWED_HOSTS", ())
+    web_idle_timeout: float = _env("WEB_IDLE_TIMEOUT_SECONDS", 15.0)
+    web_body_timeout: float = _env("WEB_BODY_TIMEOUT_SECONDS", 120.0)
+    web_max_connections: int = _env("WEB_MAX_CONNECTIONS", 512)
 
     @property
     def refresh(self) -> RefreshSettings:
@@ -119,6 +127,8 @@ class Config:
 
 def _parse(raw: str, kind: object) -> object:
     text = raw.strip()
+    if kind == tuple[str, ...]:
+        return tuple(text.replace(",", " ").split())
     if kind == frozenset[int]:
         return frozenset(int(part) for part in text.replace(",", " ").split())
     if kind is Path or kind == Path | None:
@@ -140,6 +150,11 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: Path | None 
     """Read `Config` from `.env` (if present) overlaid by the real environment."""
     values: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
+        if not os.access(env_file, os.R_OK):
+            raise ConfigError(
+                f"{env_file.resolve()} exists but this user cannot read it: make it readable by the bot's group"
+                " (deploy/install.sh installs it root-owned, mode 640, group of the service user)"
+            )
         values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     values.update(os.environ if environ is None else environ)
     kwargs: dict[str, object] = {}
@@ -165,6 +180,19 @@ def load_config_or_exit() -> Config:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _bad_proxies(config: Config) -> str:
+    bad = [proxy for proxy in config.web_trusted_proxies if not _is_network(proxy)]
+    return f"WEB_TRUSTED_PROXIES must be IP addresses or networks (e.g. 127.0.0.1 10.0.0.0/8), not {' '.join(bad)}"
 
 
 def _check(config: Config) -> None:
@@ -209,6 +237,15 @@ def _check(config: Config) -> None:
             not config.web_exposed or bool(config.web_api_token),
             f"WEB_HOST={config.web_host} lets other machines use the API: set WEB_API_TOKEN too",
         ),
+        (
+            all(len(token) >= MIN_TOKEN_LENGTH for token in (config.web_api_token, config.web_admin_token) if token),
+            f"WEB_API_TOKEN and WEB_ADMIN_TOKEN must be at least {MIN_TOKEN_LENGTH} characters"
+            " (e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(24))')",
+        ),
+        (all(_is_network(proxy) for proxy in config.web_trusted_proxies), _bad_proxies(config)),
+        (config.web_idle_timeout > 0, "WEB_IDLE_TIMEOUT_SECONDS must be > 0"),
+        (config.web_body_timeout > 0, "WEB_BODY_TIMEOUT_SECONDS must be > 0"),
+        (config.web_max_connections >= 8, "WEB_MAX_CONNECTIONS must be at least 8"),
     ]
     for ok, message in checks:
         if not ok:

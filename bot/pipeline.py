@@ -26,7 +26,7 @@ from inference.classifier import Classifier, Prediction
 from inference.decode import ImageRejected, decode_photo, decoded_pixels
 from inference.pixel_budget import PixelBudget
 from inference.scene import Scene, describe, merge
-from storage import adapter_state, processes, request_log, settings, shown, taught, trend_store
+from storage import adapter_state, installation, processes, request_log, settings, shown, taught, trend_store
 from storage.database import Database, DatabaseError
 from storage.request_log import LoggedRequest
 from storage.request_writer import RequestWriter
@@ -225,6 +225,10 @@ class Pipeline:
 
     async def save_chat_settings(self, platform: str, chat_id: str, chosen: settings.ChatSettings) -> None:
         await settings.save_chat_settings(self.db, platform, chat_id, chosen)
+
+    async def installation_secret(self, name: str) -> bytes:
+        """A secret this installation made for itself at its first start (`storage.installation`)."""
+        return await installation.secret(self.db, name)
 
     async def report(self) -> Report:
         """What admins see, as /stats in a chat and on the web dashboard: one set of queries for both."""

@@ -11,13 +11,13 @@ aiohttp's server (already installed with discord.py). Listening on
 127.0.0.1 it needs no token; any other address needs WEB_API_TOKEN, sent as
 a bearer token (config refuses to start without it). Tokens are compared in
 constant time and never logged: aiohttp's access log is off, and the bot's
-own line per request carries no header.
+own line per request carries no header. What every request passes through
+first (connection limits, proxies, host names, headers) is `bot.web_security`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import asyncio
 import logging
 import secrets
 from pathlib import Path
@@ -29,6 +29,17 @@ from bot.dashboard import render_dashboard
 from bot.flood import FloodGuard
 from bot.pipeline import Pipeline
 from bot.render import APOLOGY, TIER_NAMES, post_note, subject_line, too_big_text
+from bot.web_security import (
+    BACKLOG,
+    ClientIds,
+    ConnectionCap,
+    Refusal,
+    TokenCheck,
+    bearer,
+    connection_limit,
+    error,
+    guard,
+)
 from inference.decode import ImageRejected
 from storage import shown
 from storage.settings import MAX_TAG_COUNT
@@ -46,16 +57,6 @@ POST_PHOTOS = 4
 RATE_WINDOW = 60.0
 # A refusal for a photo that is too large to use is 413, like a body over the size limit.
 TOO_LARGE = {"too_many_pixels"}
-
-
-def error(status: int, reason: str, message: str, **headers: str) -> web.Response:
-    """Every refusal the API gives: JSON with a machine `reason` and a `message` for people."""
-    return web.json_response({"reason": reason, "message": message}, status=status, headers=headers)
-
-
-def bearer(request: web.Request) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def answer_json(key: str, answer: Shown, tags: ComposedTags) -> dict:
@@ -87,12 +88,14 @@ def tag_json(tag: ChosenTag) -> dict:
 class WebSide:
     """The routes and what they share: the rate per client and the tokens."""
 
-    def __init__(self, config: Config, pipeline: Pipeline) -> None:
-        self.config, self.pipeline = config, pipeline
+    def __init__(self, config: Config, pipeline: Pipeline, client_ids: ClientIds) -> None:
+        self.config, self.pipeline, self._client = config, pipeline, client_ids
         self.rate = FloodGuard(config.web_photos_per_minute, RATE_WINDOW)
+        self.api_token, self.admin_token = TokenCheck("API token"), TokenCheck("admin token")
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=self.config.max_file_bytes * POST_PHOTOS + FORM_OVERHEAD)
+        guard(app, self.config)
         for path in PAGES:
             app.router.add_get(path, self.page)
         app.router.add_static("/static", STATIC)
@@ -103,10 +106,6 @@ class WebSide:
 
     async def page(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / PAGES[request.path], headers={"Cache-Control": "no-cache"})
-
-    def _client(self, request: web.Request) -> str:
-        """Who is asking, as the request log keeps it: a hash of the address, never the address."""
-        return hashlib.sha256((request.remote or "?").encode()).hexdigest()[:16]
 
     async def hashtags(self, request: web.Request) -> web.StreamResponse:
         """A photo in, its hashtags out; the same refusals as in the chats, with fitting statuses."""
@@ -175,7 +174,7 @@ class WebSide:
 
     def _refuse_without_token(self, request: web.Request) -> web.Response | None:
         token = self.config.web_api_token
-        if token and not hmac.compare_digest(bearer(request), token):
+        if token and not self.api_token.check(self._client(request), bearer(request), token):
             return error(401, "unauthorized", "This API needs its token: Authorization: Bearer <WEB_API_TOKEN>.")
         return None
 
@@ -188,18 +187,28 @@ class WebSide:
 
     async def _photos(self, request: web.Request) -> list[bytes]:
         """The photos' bytes from a raw body (one) or a multipart form (each field "image": the photos of one
-        post); nothing else is kept."""
-        if request.content_type.startswith("multipart/"):
-            form = await request.post()
-            return [field.file.read() for field in form.getall("image", []) if isinstance(field, web.FileField)]
-        return [await request.read()]
+        post); nothing else is kept. A body that trickles in is cut off after WEB_BODY_TIMEOUT_SECONDS."""
+        try:
+            async with asyncio.timeout(self.config.web_body_timeout):
+                if not request.content_type.startswith("multipart/"):
+                    return [await request.read()]
+                form = await request.post()
+        except TimeoutError:
+            raise Refusal(
+                408, "too_slow", "The photo took too long to arrive: please send it again on a faster connection."
+            ) from None
+        except (ValueError, AssertionError, web.HTTPBadRequest):  # aiohttp's words for a broken form
+            raise Refusal(
+                400, "bad_form", "The form could not be read: send the photo as the form field “image”."
+            ) from None
+        return [field.file.read() for field in form.getall("image", []) if isinstance(field, web.FileField)]
 
     async def dashboard(self, request: web.Request) -> web.Response:
         """The dashboard's sections as HTML, for the admins only."""
         token = self.config.web_admin_token
         if not token:
             return error(403, "disabled", "The dashboard is off: set WEB_ADMIN_TOKEN to turn it on.")
-        if not hmac.compare_digest(bearer(request), token):
+        if not self.admin_token.check(self._client(request), bearer(request), token):
             return error(401, "unauthorized", "Wrong or missing admin token.")
         html = render_dashboard(await self.pipeline.report())
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
@@ -212,8 +221,9 @@ class WebAdapter:
     chat = False
 
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
-        self.config = config
-        self.runner = web.AppRunner(WebSide(config, pipeline).application(), access_log=None)
+        self.config, self.pipeline = config, pipeline
+        self.runner: web.AppRunner | None = None
+        self.server: asyncio.Server | None = None
         self.running = None
 
     @property
@@ -222,13 +232,25 @@ class WebAdapter:
         return f"http://{host}:{self.config.web_port}"
 
     async def start(self) -> None:
+        """Listen, with idle connections closed after WEB_IDLE_TIMEOUT_SECONDS and at most WEB_MAX_CONNECTIONS."""
+        client_ids = ClientIds(await self.pipeline.installation_secret("web_client_ids"))
+        app = WebSide(self.config, self.pipeline, client_ids).application()
+        # keepalive_timeout also closes a connection that has not sent a whole request's headers by then.
+        options = {"access_log": None, "keepalive_timeout": self.config.web_idle_timeout}
+        self.runner = web.AppRunner(app, **options)
         await self.runner.setup()
-        await web.TCPSite(self.runner, self.config.web_host, self.config.web_port).start()
+        cap = ConnectionCap(self.runner.server, connection_limit(self.config.web_max_connections), **options)
+        self.server = await asyncio.get_running_loop().create_server(
+            cap, self.config.web_host, self.config.web_port, backlog=BACKLOG, reuse_address=True
+        )
         log.info("web page and API at %s", self.address)
         print(f"Try it in a browser: {self.address}", flush=True)
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
+        if self.server:
+            self.server.close()
+        if self.runner:
+            await self.runner.cleanup()
 
     @staticmethod
     def describe(error: BaseException) -> str:

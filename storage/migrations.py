@@ -178,4 +178,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE requests ADD COLUMN photos INTEGER NOT NULL DEFAULT 1
     """,
+    # 12: secrets the installation makes for itself (the key of the web side's client ids)
+    """
+    CREATE TABLE installation_secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )
+    """,
 ]

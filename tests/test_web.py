@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from bot.config import Config, ConfigError, load_config
 from bot.pipeline import Pipeline
 from bot.web import WebSide
+from bot.web_security import ClientIds
 
 
 @pytest.fixture
@@ -21,7 +22,8 @@ async def serve(config: Config, pipeline: Pipeline) -> AsyncIterator[Callable]:
     servers: list[TestServer] = []
 
     async def start(**fields) -> str:
-        server = TestServer(WebSide(dataclasses.replace(config, **fields), pipeline).application(), host="127.0.0.1")
+        side = WebSide(dataclasses.replace(config, **fields), pipeline, ClientIds(b"test key"))
+        server = TestServer(side.application(), host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         return str(server.make_url(""))
@@ -118,10 +120,10 @@ async def test_too_large_too_many_and_bad_count(serve, jpeg: bytes) -> None:
 
 
 async def test_an_exposed_api_needs_its_token(serve, jpeg: bytes) -> None:
-    base = await serve(web_host="0.0.0.0", web_api_token="api-secret")
+    base = await serve(web_host="0.0.0.0", web_api_token="api-secret-of-the-tests")
     assert (await post(f"{base}/api/hashtags", jpeg))[0] == 401
     assert (await post(f"{base}/api/hashtags", jpeg, {"Authorization": "Bearer wrong"}))[0] == 401
-    assert (await post(f"{base}/api/hashtags", jpeg, {"Authorization": "Bearer api-secret"}))[0] == 200
+    assert (await post(f"{base}/api/hashtags", jpeg, {"Authorization": "Bearer api-secret-of-the-tests"}))[0] == 200
     with pytest.raises(ConfigError, match="WEB_API_TOKEN"):
         load_config({"WEB_HOST": "0.0.0.0"}, env_file=None)
 
@@ -131,7 +133,7 @@ async def test_the_dashboard_needs_the_admin_token_and_draws_the_report(serve, p
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{off}/api/dashboard") as response:
             assert response.status == 403
-        base = await serve(web_admin_token="admin-secret")
+        base = await serve(web_admin_token="admin-secret-of-the-tests")
         await post(f"{base}/api/hashtags", everyday_photos["portrait"])
         await rows(pipeline, 1)
         from storage import adapter_state, processes  # as the runner writes it when Discord stops receiving
@@ -142,7 +144,8 @@ async def test_the_dashboard_needs_the_admin_token_and_draws_the_report(serve, p
         )
         async with session.get(f"{base}/api/dashboard", headers={"Authorization": "Bearer nope"}) as response:
             assert response.status == 401
-        async with session.get(f"{base}/api/dashboard", headers={"Authorization": "Bearer admin-secret"}) as response:
+        admin = {"Authorization": "Bearer admin-secret-of-the-tests"}
+        async with session.get(f"{base}/api/dashboard", headers=admin) as response:
             html = await response.text()
         async with session.get(f"{base}/admin") as response:
             page = await response.text()
