@@ -51,7 +51,7 @@ async def open_pipeline(config: Config) -> Pipeline:
         config.default_tag_count,
         config.max_image_pixels,
         config.log_backlog,
-        config.decode_megapixels * 1_000_000,
+        config.decode_memory_mb * 1_000_000,
     )
     await pipeline.teaching.load()
     return pipeline

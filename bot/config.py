@@ -70,7 +70,7 @@ class Config:
     model_dir: Path = _env("MODEL_DIR", DEFAULT_MODEL_DIR)
     confidence: float = _env("CONFIDENCE_THRESHOLD", 0.5)
     max_image_pixels: int = _env("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS)
-    decode_megapixels: int = _env("DECODE_MEGAPIXELS", 50)
+    decode_memory_mb: int = _env("DECODE_MEMORY_MB", 200)
     max_file_bytes: int = _env("MAX_FILE_BYTES", BOT_API_FILE_LIMIT)
     flood_photos: int = _env("FLOOD_PHOTOS", 5)
     flood_window: float = _env("FLOOD_WINDOW_SECONDS", 10.0)
@@ -217,7 +217,7 @@ def _check(config: Config) -> None:
         (1 <= config.telegram_poll_timeout <= 50, "TELEGRAM_POLL_TIMEOUT_SECONDS must be 1..50"),
         (config.send_patience >= 0, "SEND_RETRY_SECONDS must be >= 0"),
         (config.log_backlog >= 0, "LOG_BACKLOG_ROWS must be >= 0"),
-        (config.decode_megapixels >= 0, "DECODE_MEGAPIXELS must be >= 0"),
+        (config.decode_memory_mb >= 0, "DECODE_MEMORY_MB must be >= 0"),
         (config.replay_minutes >= 0, "TELEGRAM_REPLAY_MINUTES must be >= 0"),
         (config.adapter_retry > 0, "ADAPTER_RETRY_SECONDS must be > 0"),
         (config.taught_sync > 0, "TAUGHT_SYNC_SECONDS must be > 0"),

@@ -23,8 +23,8 @@ from typing import TypeVar
 
 from bot.teaching import GLOBAL, Teaching
 from inference.classifier import Classifier, Prediction
-from inference.decode import ImageRejected, decode_photo, decoded_pixels
-from inference.pixel_budget import PixelBudget
+from inference.decode import ImageRejected, decode_photo, decoded_bytes
+from inference.decode_budget import DecodeBudget
 from inference.scene import Scene, describe, merge
 from storage import adapter_state, installation, processes, request_log, settings, shown, taught, trend_store
 from storage.database import Database, DatabaseError
@@ -108,12 +108,12 @@ class Pipeline:
     default_tag_count: int = 5
     max_image_pixels: int = 50_000_000
     log_backlog: int = 10_000
-    decode_pixels: int = 50_000_000
+    decode_bytes: int = 200_000_000
     process: str = field(default_factory=processes.new_id)  # this process among those sharing the database
 
     def __post_init__(self) -> None:
         self.writer = RequestWriter(self.db, self.log_backlog)
-        self.decode_budget = PixelBudget(self.decode_pixels)
+        self.decode_budget = DecodeBudget(self.decode_bytes)
         self.trends = TrendCache(self.db, self.catalogue)
         self.teaching = Teaching(self.db, self.classifier, self.max_image_pixels, self.decode_budget)
         self._starter_blocklist = load_starter_blocklist()
@@ -190,7 +190,7 @@ class Pipeline:
             digest = hashlib.sha256(source).hexdigest()
             with _Timed(timings, "decode"):
                 people_side = self.classifier.people.side if self.classifier.people else None
-                async with self.decode_budget.hold(decoded_pixels(source)):
+                async with self.decode_budget.hold(decoded_bytes(source)):
                     image, whole = await asyncio.to_thread(decode_photo, source, self.max_image_pixels, people_side)
             with _Timed(timings, "inference"):
                 prediction = await self.classifier.classify(image, whole)

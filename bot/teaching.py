@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inference.classifier import Classifier
-from inference.decode import DEFAULT_MAX_PIXELS, MODEL_SIZE, VIEW_CROP, decode_views, decoded_pixels
+from inference.decode import DEFAULT_MAX_PIXELS, MODEL_SIZE, VIEW_CROP, decode_views, decoded_bytes
+from inference.decode_budget import DecodeBudget
 from inference.few_shot import MIN_EXAMPLES, FewShotHead, fit_head, load_taught, resemblance
 from inference.model_folder import TAUGHT_FILE
-from inference.pixel_budget import PixelBudget
 from inference.values import Prediction, TaughtClass
 from storage import taught
 from storage.database import Database, DatabaseError
@@ -85,7 +85,7 @@ class Teaching:
     db: Database
     classifier: Classifier
     max_image_pixels: int = DEFAULT_MAX_PIXELS
-    decode_budget: PixelBudget = field(default_factory=lambda: PixelBudget(0))
+    decode_budget: DecodeBudget = field(default_factory=lambda: DecodeBudget(0))
     _heads: dict[str, FewShotHead] = field(default_factory=dict)
     _refitting: asyncio.Lock = field(default_factory=asyncio.Lock)
     _version: int | None = None
@@ -142,7 +142,7 @@ class Teaching:
 
     async def embed_views(self, photo: bytes, mirrored: bool = True) -> np.ndarray:
         """views×dim embeddings of one photo (`decode_views`), queued through the shared classifier like any reply."""
-        async with self.decode_budget.hold(decoded_pixels(photo, round(MODEL_SIZE / VIEW_CROP))):
+        async with self.decode_budget.hold(decoded_bytes(photo, round(MODEL_SIZE / VIEW_CROP))):
             views = await asyncio.to_thread(decode_views, photo, self.max_image_pixels, mirrored=mirrored)
         predictions = await asyncio.gather(*(self.classifier.classify(view) for view in views))
         return np.stack([p.embedding for p in predictions])

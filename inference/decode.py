@@ -125,21 +125,30 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
     return image
 
 
-def decoded_pixels(data: bytes, draft_side: int = MODEL_SIZE) -> int:
-    """The pixels decoding `data` will hold, from its header alone: what `PixelBudget` counts.
+def decoded_bytes(data: bytes, draft_side: int = MODEL_SIZE) -> int:
+    """The memory decoding `data` will need at its peak, from its header alone: what `DecodeBudget` counts.
 
-    A JPEG is decoded at the smallest of libjpeg's scales (1/2, 1/4, 1/8) that keeps `draft_side`.
+    Pixels (a JPEG at the smallest of libjpeg's scales, 1/2, 1/4, 1/8, that keeps `draft_side`) times
+    what each takes in Pillow's mode and in the one conversion made at full size (`PEAK_BYTES`): a
+    7000×7000 16-bit PNG of 95 KB needs 6 bytes a pixel, not the 4 of an RGB photo of that size.
     Unreadable data counts 0: the decode itself says what is wrong with it.
     """
     try:
         with Image.open(io.BytesIO(data)) as image:
-            (width, height), kind = image.size, image.format
+            (width, height), kind, mode = image.size, image.format, image.mode
     except (OSError, ValueError, SyntaxError):
         return 0
     if kind in ("JPEG", "MPO"):
         scale = max(s for s in (1, 2, 4, 8) if s == 1 or min(width, height) // s >= draft_side)
-        return (width // scale) * (height // scale)
-    return width * height
+        width, height = width // scale, height // scale
+    return width * height * PEAK_BYTES.get(mode, 4)
+
+
+# Bytes a pixel takes at the decode's peak, by Pillow mode: the mode itself, the full-size conversion
+# of palettes and 1-bit images, and for alpha the premultiplied copy that resizing makes. Otherwise 4.
+PEAK_BYTES = {"1": 2, "L": 1, "P": 5, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2, "RGBA": 8, "LA": 8, "PA": 8}
+# A reduced image keeps at least this many times the side the model needs (`_square` resizes the rest).
+REDUCED_SIDES = 3
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -160,6 +169,20 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _reduced(image: Image.Image, draft_side: int) -> Image.Image:
+    """A big image shrunk by a whole factor (a box filter, as libjpeg's draft) before any other work, keeping
+    `REDUCED_SIDES` times `draft_side`: conversions and rotations then touch a few hundred thousand pixels,
+    not fifty million. Only palettes and 1-bit images, which Pillow would shrink by picking pixels, are
+    converted at full size first. RGB needs no conversion: `_square`'s resize reduces it as it goes,
+    without the intermediate image that would stay in a malloc arena after the decode."""
+    factor = min(image.size) // (REDUCED_SIDES * draft_side)
+    if factor < 2 or image.mode == "RGB":
+        return image
+    if image.mode in ("P", "1"):
+        image = image.convert("L" if image.mode == "1" else "RGBA" if "transparency" in image.info else "RGB")
+    return image.resize((image.width // factor, image.height // factor), Image.Resampling.BOX)
+
+
 def _load_rgb(data: bytes, max_pixels: int, draft_side: int) -> Image.Image:
     """Validated, upright RGB pixels; JPEGs decoded at the smallest scale that keeps `draft_side`."""
     image = open_image(data, max_pixels)
@@ -168,6 +191,7 @@ def _load_rgb(data: bytes, max_pixels: int, draft_side: int) -> Image.Image:
             image.draft("RGB", (draft_side, draft_side))
         image.seek(0)
         image.load()
+        image = _reduced(image, draft_side)
         # In place: without an EXIF rotation, exif_transpose would otherwise return a full copy.
         ImageOps.exif_transpose(image, in_place=True)
         return _to_rgb(image)

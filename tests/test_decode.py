@@ -146,31 +146,54 @@ def test_pixel_limit_is_configurable() -> None:
     assert decode_image(data, max_pixels=120_000).shape == (MODEL_SIZE, MODEL_SIZE, 3)
 
 
-def test_decoded_pixels_counts_what_the_decode_will_hold() -> None:
-    """From the header alone: a PNG at full size, a JPEG at libjpeg's draft scale, garbage as nothing."""
+def test_decoded_bytes_counts_what_the_decode_will_hold() -> None:
+    """From the header alone: a PNG at full size by what its mode needs, a JPEG at libjpeg's draft scale,
+    garbage as nothing: a 16-bit PNG is reduced as it is, an image with alpha needs its premultiplied copy."""
     import io
 
     from PIL import Image
 
-    from inference.decode import decoded_pixels
+    from inference.decode import decoded_bytes
 
-    def encoded(size: tuple[int, int], kind: str) -> bytes:
+    def encoded(size: tuple[int, int], kind: str, mode: str = "RGB") -> bytes:
         buffer = io.BytesIO()
-        Image.new("RGB", size, (10, 20, 30)).save(buffer, kind)
+        Image.new(mode, size, 10).save(buffer, kind)
         return buffer.getvalue()
 
-    assert decoded_pixels(encoded((7000, 7000), "PNG")) == 49_000_000
-    assert decoded_pixels(encoded((4000, 3000), "JPEG")) == 500 * 375  # 1/8 still leaves 375 ≥ 224
-    assert decoded_pixels(encoded((300, 300), "JPEG")) == 300 * 300
-    assert decoded_pixels(b"not an image") == 0
+    assert decoded_bytes(encoded((7000, 7000), "PNG")) == 49_000_000 * 4
+    sixteen_bits = encoded((7000, 7000), "PNG", "I;16")
+    assert decoded_bytes(sixteen_bits) == 49_000_000 * 2 and len(sixteen_bits) < len(encoded((7000, 7000), "PNG"))
+    assert decoded_bytes(encoded((7000, 7000), "PNG", "RGBA")) == 49_000_000 * 8
+    assert decoded_bytes(encoded((7000, 7000), "PNG", "L")) == 49_000_000
+    assert decoded_bytes(encoded((4000, 3000), "JPEG")) == 500 * 375 * 4  # 1/8 still leaves 375 ≥ 224
+    assert decoded_bytes(encoded((300, 300), "JPEG")) == 300 * 300 * 4
+    assert decoded_bytes(b"not an image") == 0
 
 
-async def test_the_pixel_budget_bounds_big_decodes_and_lets_small_ones_pass() -> None:
+@pytest.mark.parametrize("mode", ["I;16", "RGBA", "P", "1", "L", "LA"])
+def test_big_images_of_every_mode_are_reduced_before_they_are_converted(mode: str) -> None:
+    """A 3000×2000 image of any mode gives the same picture as its RGB conversion decoded directly."""
+    import io
+
+    from PIL import Image
+
+    rgb = Image.radial_gradient("L").resize((3000, 2000)).convert("RGB")
+    image = rgb.convert("L").convert(mode) if mode in ("I;16", "1", "L", "LA") else rgb.convert(mode)
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.uint16) * 257)
+    buffer, reference = io.BytesIO(), io.BytesIO()
+    image.save(buffer, "PNG")
+    (rgb.convert("L") if mode == "I;16" else image).convert("RGB").save(reference, "PNG")  # 16 bits: scaled to 8
+    decoded, expected = decode_image(buffer.getvalue()), decode_image(reference.getvalue())
+    assert np.abs(decoded.astype(int) - expected.astype(int)).mean() < 2
+
+
+async def test_the_decode_budget_bounds_big_decodes_and_lets_small_ones_pass() -> None:
     import asyncio
 
-    from inference.pixel_budget import PixelBudget
+    from inference.decode_budget import DecodeBudget
 
-    budget = PixelBudget(100)
+    budget = DecodeBudget(100)
     entered: list[str] = []
     release = {name: asyncio.Event() for name in ("big1", "big2", "small", "huge")}
 
