@@ -54,7 +54,7 @@ from bot.telegram_albums import Albums
 from bot.telegram_http import AiohttpTransport
 from bot.telegram_inbox import AnsweringProcessor, DurableQueue, Inbox
 from bot.telegram_lessons import TelegramLessons, is_bot_admin
-from bot.telegram_retry import RetryingRateLimiter
+from bot.telegram_retry import RetryingRateLimiter, with_retries
 from inference.decode import MODEL_SIZE, ImageRejected, might_be_image
 from inference.scene import Scene
 from storage import shown
@@ -68,6 +68,8 @@ PLATFORM = "telegram"
 # python-telegram-bot's name for its long-polling task (telegram/ext/_updater.py); tests/test_faults.py relies on it.
 POLLING_TASK = "Updater:start_polling:polling_task"
 COPY_TEXT_LIMIT = 256
+NOT_FETCHED = "Telegram could not give me this photo (it may have expired). Please send it again."
+NOT_FETCHED_IN_TIME = "Telegram did not give me this photo in time. Please send it again in a moment."
 
 HELP = (
     "Send me a photo and I answer with a few Instagram hashtags that fit it and are actually used.\n\n"
@@ -218,14 +220,20 @@ class TelegramBot:
             return None
 
         async def download() -> bytes:
+            """getFile and the download, each retried within SEND_RETRY_SECONDS (`with_retries`)."""
             try:
                 file = await context.bot.get_file(file_ref.file_id)
+                fetch = file.download_as_bytearray
+                return bytes(await with_retries(fetch, self.config.send_patience, "a file download", read_only=True))
             except BadRequest as error:
                 # Telegram leaves file_size out now and then; its getFile then refuses the big file itself.
                 if "too big" in error.message.lower():
                     raise ImageRejected("too_big", too_big) from None
-                raise
-            return bytes(await file.download_as_bytearray())
+                raise ImageRejected("fetch_failed", NOT_FETCHED) from None
+            except InvalidToken:  # what python-telegram-bot makes of a 404 for the file (the token worked for getFile)
+                raise ImageRejected("fetch_failed", NOT_FETCHED) from None
+            except NetworkError:  # still failing when the retries ran out
+                raise ImageRejected("fetch_failed", NOT_FETCHED_IN_TIME) from None
 
         return download
 

@@ -97,6 +97,8 @@ class FakeTelegram:
     def __init__(self) -> None:
         self.updates: list[dict] = []
         self.files: dict[str, bytes] = {}
+        self.file_delays: list[float] = []  # the next downloads are answered only after these many seconds
+        self.gone: set[str] = set()  # files getFile still describes but whose download is a 404
         self.sent: list[dict] = []
         self.sent_by_chat: dict[int, list[dict]] = {}
         self.edits: list[dict] = []
@@ -288,9 +290,13 @@ class FakeTelegram:
         return web.json_response({"ok": True, "result": result})
 
     async def _file(self, request: web.Request) -> web.Response:
-        data = self.files.get(request.match_info["path"])
-        if data is None:
-            return web.Response(status=404)
+        path = request.match_info["path"]
+        self.calls.append(("download", {"file_path": path}))
+        data = self.files.get(path)
+        if data is None or path in self.gone:  # as Telegram's file server answers
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        if self.file_delays:
+            await asyncio.sleep(self.file_delays.pop(0))
         return web.Response(body=data)
 
     async def api_getMe(self, params: dict) -> dict:

@@ -173,6 +173,33 @@ async def test_a_crash_loses_no_photo_and_answers_none_twice(tmp_path: Path) -> 
     assert sorted(rows) == sorted((str(chat), "ok") for chat in chats)
 
 
+async def test_photos_telegram_gives_slowly_are_answered_and_a_lost_one_is_explained(tmp_path: Path) -> None:
+    """getFile answering after 7 s, a download after 7 s (each past the 5 s read timeout, as on a bad day):
+    both retried and answered; a file Telegram no longer has (a 404): "send it again", not an apology."""
+    telegram = FakeTelegram()
+    await telegram.start()
+    try:
+        process = await start_bot(bot_env(tmp_path, telegram), tmp_path)
+        await process.read_until("telegram adapter running")
+        telegram.inject_delay("getFile", 7)
+        telegram.file_delays.append(7)
+        lost = telegram.photo_message(3, PHOTO.read_bytes())
+        telegram.gone |= {size["file_id"] for size in lost["photo"]}
+        for user in (1, 2):
+            await telegram.push(telegram.photo_message(user, PHOTO.read_bytes()))
+        await telegram.push(lost)
+        await telegram.wait_for(lambda: all(telegram.replies_to(user) for user in (1, 2, 3)), timeout=60)
+        await process.kill()
+    finally:
+        await telegram.stop()
+    for user in (1, 2):
+        assert "#" in telegram.replies_to(user)[0]["text"], telegram.replies_to(user)
+    assert "could not give me this photo" in telegram.replies_to(3)[0]["text"]
+    assert "Sorry" not in " ".join(m["text"] for user in (1, 2, 3) for m in telegram.replies_to(user))
+    assert "timed out; trying again" in process.output
+    assert_clean(process.output)
+
+
 async def test_the_webhook_answers_telegram_only_once_the_update_is_recorded(tmp_path: Path) -> None:
     import signal
     import sqlite3
