@@ -1,15 +1,18 @@
 """Discord adapter: `/hashtags image:<file>` and "Get hashtags" on any message with images.
 
-Thin by design: commands validate, defer within Discord's 3-second deadline,
-call the shared `Pipeline`, and follow up. Commands are described where they
-are defined; syncing them with Discord is `deploy/discord_sync.py`'s job,
-never done at start. The bot needs no privileged intents.
+Commands validate, defer within Discord's 3-second deadline, call the shared
+`Pipeline`, and follow up. A deferred `/hashtags` is recorded until answered
+(`bot.discord_inbox`), so one a crash interrupted is answered after the
+restart, or by another process. Commands are described where they are
+defined; syncing them with Discord is `deploy/discord_sync.py`'s job, never
+done at start. The bot needs no privileged intents.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +23,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from bot.config import Config
+from bot.discord_inbox import DiscordInbox, PendingCommand
 from bot.pipeline import Answer, Pipeline
 from bot.render import (
     APOLOGY,
@@ -35,6 +39,8 @@ from bot.render import (
 from bot.teaching import GLOBAL, TeachingError, learn_command
 from inference.decode import ImageRejected, might_be_image
 from inference.few_shot import MIN_EXAMPLES
+from storage.database import DatabaseError
+from storage.processes import BEAT_SECONDS
 from storage.settings import MAX_TAG_COUNT, ChatSettings
 
 log = logging.getLogger(__name__)
@@ -88,12 +94,46 @@ def is_image(attachment: discord.Attachment) -> bool:
     return might_be_image(attachment.content_type)
 
 
+class Reply:
+    """Where a deferred command's answer goes: its interaction's followup webhook.
+
+    Discord shows the first followup after a defer with the defer's visibility, whatever its
+    flags: a refusal after a public defer would be shown to the whole channel. So the public
+    "thinking…" message is deleted first (where the interaction is at hand to do it), and the
+    private followup becomes a message of its own. No message of the bot's ever pings.
+    """
+
+    def __init__(
+        self,
+        webhook: discord.Webhook,
+        public_defer: bool,
+        delete_original: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.webhook, self.public_defer, self.delete_original = webhook, public_defer, delete_original
+
+    async def send(self, text: str, ephemeral: bool) -> None:
+        if ephemeral and self.public_defer and self.delete_original:
+            with contextlib.suppress(discord.HTTPException):
+                await self.delete_original()
+            self.public_defer = False
+        await self.webhook.send(text, ephemeral=ephemeral, allowed_mentions=discord.AllowedMentions.none())
+        self.public_defer = False  # the "thinking…" message is now this one
+
+
 class HashtagCommands:
     """The command callbacks and what they share."""
 
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
         self.config, self.pipeline = config, pipeline
         self.in_flight: dict[asyncio.Task, discord.Interaction] = {}
+        self._adopted: set[asyncio.Task] = set()
+        self._adopting: asyncio.Task | None = None
+        self._session: aiohttp.ClientSession | None = None  # attachments, and webhooks of what dead processes left
+
+    @functools.cached_property
+    def inbox(self) -> DiscordInbox:
+        """Made when first used: syncing the commands (deploy/discord_sync.py) builds them with no pipeline."""
+        return DiscordInbox(self.pipeline.db, self.pipeline.process)
 
     def _track(self, interaction: discord.Interaction) -> None:
         """Remember the running command, so shutdown can let it finish its reply."""
@@ -106,17 +146,49 @@ class HashtagCommands:
         """Wait (bounded) for commands already being answered; called before the client closes.
 
         Commands still running after `timeout` are stopped (the pipeline logs them `cancelled`) and
-        told to try again, rather than left to Discord's "did not respond".
+        told to try again, rather than left to Discord's "did not respond". Commands taken over from a
+        dead process that are still running stay in the inbox for the next process to answer.
         """
-        if not self.in_flight:
-            return
-        _, late = await asyncio.wait(list(self.in_flight), timeout=timeout)
-        for task in late:
+        tasks = [*self.in_flight, *self._adopted]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        for task in [task for task in self.in_flight if not task.done()]:
             interaction = self.in_flight[task]
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             with contextlib.suppress(discord.HTTPException):
                 await self._refuse(interaction, RESTARTING)
+
+    async def close(self) -> None:
+        """Stop taking over and let go of the connections; commands taken over and still running stay in
+        the inbox for the next process."""
+        if self._adopting:
+            self._adopting.cancel()
+        for task in list(self._adopted):
+            task.cancel()
+        await asyncio.gather(*self._adopted, *filter(None, [self._adopting]), return_exceptions=True)
+        if self._session:
+            await self._session.close()
+
+    def start_adopting(self, application_id: int) -> None:
+        """Answer, now and every few seconds, what dead processes deferred and never answered."""
+        if self._adopting is None:
+            self._adopting = asyncio.create_task(self._adopt_forever(application_id), name="discord-adopt")
+
+    async def _adopt_forever(self, application_id: int) -> None:
+        while True:
+            try:
+                commands = await self.inbox.unanswered(application_id)
+            except DatabaseError as error:
+                log.warning("could not look for Discord commands left by stopped processes (%s)", error)
+                commands = []
+            if commands:
+                log.warning("answering %d Discord command(s) a stopped process never answered", len(commands))
+            for command in commands:
+                task = asyncio.create_task(self._answer_adopted(command), name=f"discord-{command.interaction_id}")
+                self._adopted.add(task)
+                task.add_done_callback(self._adopted.discard)
+            await asyncio.sleep(BEAT_SECONDS)
 
     def _scope(self, interaction: discord.Interaction) -> str:
         """Settings live per server; in DMs, per channel."""
@@ -128,25 +200,17 @@ class HashtagCommands:
         return f"discord:{interaction.guild_id}" if interaction.guild_id else GLOBAL
 
     @staticmethod
-    async def _defer(interaction: discord.Interaction, ephemeral: bool) -> None:
+    async def _defer(interaction: discord.Interaction, ephemeral: bool) -> Reply:
         await interaction.response.defer(ephemeral=ephemeral, thinking=True)
-        interaction.extras["public_defer"] = not ephemeral
+        reply = Reply(interaction.followup, not ephemeral, interaction.delete_original_response)
+        interaction.extras["reply"] = reply
+        return reply
 
     @staticmethod
-    async def _follow_up(interaction: discord.Interaction, text: str, ephemeral: bool) -> discord.WebhookMessage:
-        """Send a followup that is as private as asked.
-
-        Discord shows the first followup after a defer with the defer's visibility, whatever its
-        flags: a refusal after a public defer would be shown to the whole channel. So the public
-        "thinking…" message is deleted first, and the private followup becomes a message of its own.
-        """
-        if ephemeral and interaction.extras.get("public_defer"):
-            with contextlib.suppress(discord.HTTPException):
-                await interaction.delete_original_response()
-            interaction.extras["public_defer"] = False
-        message = await interaction.followup.send(text, ephemeral=ephemeral)
-        interaction.extras["public_defer"] = False  # the "thinking…" message is now this one
-        return message
+    async def _follow_up(interaction: discord.Interaction, text: str, ephemeral: bool) -> None:
+        """Send a followup that is as private as asked (`Reply`)."""
+        reply = interaction.extras.get("reply") or Reply(interaction.followup, False)
+        await reply.send(text, ephemeral)
 
     async def _refuse(self, interaction: discord.Interaction, text: str) -> None:
         if interaction.response.is_done():
@@ -162,15 +226,19 @@ class HashtagCommands:
             return f"“{name}”: " + too_big_text(attachment.size, self.config.max_file_bytes)
         return None
 
-    @staticmethod
-    def _download(attachment: discord.Attachment) -> Callable[[], Awaitable[bytes]]:
+    def _download(self, attachment: dict) -> Callable[[], Awaitable[bytes]]:
         """The attachment's bytes from Discord's CDN, retried while the failure may pass (5xx, a reset)."""
+
+        async def read() -> bytes:
+            async with self._cdn_session().get(attachment["url"]) as response:
+                response.raise_for_status()
+                return await response.read()
 
         async def download() -> bytes:
             delays = iter(CDN_RETRY_DELAYS)
             while True:
                 try:
-                    return await attachment.read()
+                    return await read()
                 except (discord.HTTPException, aiohttp.ClientError) as error:
                     status = getattr(error, "status", None)
                     delay = next(delays, None)
@@ -178,7 +246,7 @@ class HashtagCommands:
                         why = f"Discord answered {status}" if status else "the connection failed"
                         raise ImageRejected(
                             "download_failed",
-                            f"I could not fetch “{discord.utils.escape_markdown(attachment.filename)}” from Discord "
+                            f"I could not fetch “{discord.utils.escape_markdown(attachment['filename'])}” from Discord "
                             f"({why}). Please attach it again.",
                         ) from None
                     await asyncio.sleep(delay)
@@ -222,29 +290,66 @@ class HashtagCommands:
         if not usable:
             await self._refuse(interaction, "\n".join(notes))
             return
-        await self._defer(interaction, ephemeral=private)
+        reply = await self._defer(interaction, ephemeral=private)
+        command = PendingCommand(
+            interaction.id,
+            interaction.application_id,
+            interaction.token,
+            [image.to_dict() for image in usable],
+            count,
+            private,
+            self._scope(interaction),
+            str(interaction.user.id),
+            self._taught_scope(interaction),
+            notes,
+        )
+        await self.inbox.record(command)
+        await self._finish(command, reply)
+
+    async def _answer_adopted(self, command: PendingCommand) -> None:
+        """A command a dead process deferred: answered through its webhook, from its token alone."""
+        webhook = discord.Webhook.partial(command.application_id, command.token, session=self._cdn_session())
+        try:
+            await self._finish(command, Reply(webhook, public_defer=not command.private))
+        except discord.HTTPException as error:  # its token expired, most likely: nobody is waiting any more
+            log.warning(
+                "could not answer Discord command %d left by a stopped process: %s",
+                command.interaction_id,
+                error,
+            )
+            await self.inbox.answered(command)
+
+    def _cdn_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def _finish(self, command: PendingCommand, reply: Reply) -> None:
+        """Fetch, answer and send a deferred command; then it is answered, in the inbox too."""
         try:
             answer = await self.pipeline.answer(
-                [self._download(image) for image in usable],
+                [self._download(attachment) for attachment in command.attachments],
                 PLATFORM,
-                self._scope(interaction),
-                str(interaction.user.id),
-                tag_count=count,
-                taught_scope=self._taught_scope(interaction),
+                command.scope,
+                command.user,
+                tag_count=command.count,
+                taught_scope=command.taught_scope,
             )
         except ImageRejected as error:
-            others = ["The other images could not be used either."] if len(usable) > 1 else []
-            first = f"“{discord.utils.escape_markdown(usable[0].filename)}”: {error.message}"
-            await self._follow_up(interaction, "\n".join([first, *others, *notes]), ephemeral=True)
+            others = ["The other images could not be used either."] if len(command.attachments) > 1 else []
+            first = f"“{discord.utils.escape_markdown(command.filenames[0])}”: {error.message}"
+            await reply.send("\n".join([first, *others, *command.notes]), ephemeral=True)
+            await self.inbox.answered(command)
             return
-        names = [image.filename for image in usable]  # answer_markdown escapes the note they go into
-        parts = fit([answer_markdown(answer, names if len(usable) > 1 else None), *notes])
+        names = command.filenames if len(command.filenames) > 1 else None  # answer_markdown escapes them
+        parts = fit([answer_markdown(answer, names), *command.notes])
 
         async def send() -> None:
             for text in parts:
-                await self._follow_up(interaction, text, ephemeral=private)
+                await reply.send(text, ephemeral=command.private)
 
         await self.pipeline.deliver([answer], send)
+        await self.inbox.answered(command)
 
     async def settings(self, interaction: discord.Interaction, count: int | None, counts: bool | None) -> None:
         if interaction.guild_id and not interaction.permissions.manage_guild:
@@ -287,7 +392,7 @@ class HashtagCommands:
                 lines.append(f"Not added: {problem}")
                 continue
             try:
-                await teaching.add(scope, command.name, await self._download(photo)(), user, refit=False)
+                await teaching.add(scope, command.name, await self._download(photo.to_dict())(), user, refit=False)
             except ImageRejected as error:
                 lines.append(f"Not added: “{discord.utils.escape_markdown(photo.filename)}”: {error.message}")
             except TeachingError as error:
@@ -415,6 +520,16 @@ class HashtagClient(discord.Client):
         self.tree = app_commands.CommandTree(self)
         self.commands = HashtagCommands(config, pipeline)
         build_tree(self.tree, self.commands)
+
+    async def setup_hook(self) -> None:
+        """Logged in (the application id is known), not yet connected: take over what dead processes left
+        (unless only syncing commands, with no pipeline)."""
+        if self.commands.pipeline is not None:
+            self.commands.start_adopting(self.application_id)
+
+    async def close(self) -> None:
+        await super().close()
+        await self.commands.close()
 
 
 class ShardedHashtagClient(HashtagClient, discord.AutoShardedClient):

@@ -81,6 +81,9 @@ class FakeDiscord:
         self.rest_down = 0  # the next logins (GET /users/@me) have their connection dropped
         self.closing_code: int | None = None  # the next connections to the gateway are refused (502), as in an outage
         self.followup_failures: list[int] = []  # statuses the next followups get instead of being posted
+        self.cdn_open = asyncio.Event()  # cleared: attachment downloads wait (a stuck CDN), counted in cdn_waiting
+        self.cdn_open.set()
+        self.cdn_waiting = 0
 
     @property
     def url(self) -> str:
@@ -425,5 +428,9 @@ class FakeDiscord:
             if failure == "reset":
                 request.transport.abort()
             return web.Response(status=500 if failure == "reset" else failure)
+        if not self.cdn_open.is_set():
+            self.cdn_waiting += 1
+            self._notify()
+            await self.cdn_open.wait()
         data = self.files.get(request.match_info["id"])
         return web.Response(body=data) if data is not None else web.Response(status=404)

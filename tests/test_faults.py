@@ -173,6 +173,46 @@ async def test_a_crash_loses_no_photo_and_answers_none_twice(tmp_path: Path) -> 
     assert sorted(rows) == sorted((str(chat), "ok") for chat in chats)
 
 
+async def test_discord_commands_deferred_at_a_crash_are_answered_after_the_restart(tmp_path: Path) -> None:
+    """kill -9 with 20 deferred /hashtags (the CDN stuck, so none answered): after the restart each gets its
+    answer once, through its interaction's webhook, and the inbox keeps no interaction token."""
+    import signal
+    import sqlite3
+
+    discord = FakeDiscord()
+    await discord.start()
+    env = bot_env(tmp_path, discord=discord)
+    try:
+        discord.cdn_open.clear()
+        process = await start_bot(env, tmp_path)
+        await asyncio.wait_for(discord.identified.wait(), 90)
+        interactions = []
+        for user in range(20):
+            attachment = discord.attachment(PHOTO.read_bytes())
+            option = [{"name": "image", "type": 11, "value": attachment["id"]}]
+            interactions.append(await discord.slash(700 + user, "hashtags", option, [attachment]))
+        await discord.wait_for(lambda: discord.cdn_waiting == 20, timeout=60)
+        await process.kill()
+        discord.cdn_open.set()
+        assert not any(discord.responses_to(i)[1] for i in interactions), "nothing answered before the crash"
+
+        process = await start_bot(env, tmp_path)
+        await discord.wait_for(lambda: all(discord.responses_to(i)[1] for i in interactions), timeout=120)
+        process.send_signal(signal.SIGTERM)
+        status, output = await process.finish()
+    finally:
+        await discord.stop()
+    assert status == 0, output
+    assert "answering 20 Discord command(s) a stopped process never answered" in output
+    followups = [discord.responses_to(i)[1] for i in interactions]
+    assert [len(sent) for sent in followups] == [1] * 20, "each answered once"
+    assert all(PHOTO.name.split("-")[0] in sent[0]["content"] and "#" in sent[0]["content"] for sent in followups)
+    with contextlib.closing(sqlite3.connect(tmp_path / "bot.sqlite3")) as db:
+        assert db.execute("SELECT count(*) FROM inbox WHERE payload IS NOT NULL").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM requests WHERE outcome = 'ok'").fetchone()[0] == 20
+    assert_clean(output)
+
+
 async def test_photos_telegram_gives_slowly_are_answered_and_a_lost_one_is_explained(tmp_path: Path) -> None:
     """getFile answering after 7 s, a download after 7 s (each past the 5 s read timeout, as on a bad day):
     both retried and answered; a file Telegram no longer has (a 404): "send it again", not an apology."""

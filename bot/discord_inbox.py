@@ -1,0 +1,72 @@
+"""Discord commands in flight, kept until answered, so a crash loses none: Telegram's inbox, for Discord.
+
+A deferred `/hashtags` can be answered for 15 minutes through its interaction's
+webhook, which needs nothing but the interaction token: not the gateway, not the
+process that deferred it. So once a command is deferred, what it needs to
+finish (the token, the attachments, the options) is written to the inbox
+(`storage.inbox`, in the database that only the bot's user may read) with the
+process that took it, and the payload is cleared once the answer is sent. A
+process taking over (the same one restarted after `kill -9`, or another sharing
+the database) answers what a dead process left, while the token still works.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+
+from storage import inbox, processes
+from storage.database import Database, DatabaseError
+
+log = logging.getLogger(__name__)
+
+# Discord accepts followups for 15 minutes after the command; one is left to fetch, answer and send.
+TOKEN_LIFETIME = 14 * 60.0
+
+
+@dataclass(frozen=True)
+class PendingCommand:
+    """A deferred `/hashtags` (or "Get hashtags"), as much as answering it needs."""
+
+    interaction_id: int
+    application_id: int
+    token: str
+    attachments: list[dict]  # Discord's attachment payloads: id, filename, size, url, content_type
+    count: int | None
+    private: bool
+    scope: str
+    user: str
+    taught_scope: str
+    notes: list[str]  # what the answer must add: images skipped, and why
+
+    @property
+    def filenames(self) -> list[str]:
+        return [attachment["filename"] for attachment in self.attachments]
+
+
+class DiscordInbox:
+    """The database side for one process; every failure is logged and the command still answered."""
+
+    def __init__(self, db: Database, process: str) -> None:
+        self.db, self.process = db, process
+
+    async def record(self, command: PendingCommand) -> None:
+        try:
+            await inbox.receive(
+                self.db, command.application_id, command.interaction_id, json.dumps(asdict(command)), self.process
+            )
+        except DatabaseError as error:
+            log.warning("could not record Discord command %d (%s): answering it anyway", command.interaction_id, error)
+
+    async def answered(self, command: PendingCommand) -> None:
+        try:
+            await inbox.answer(self.db, command.application_id, command.interaction_id)
+        except DatabaseError as error:
+            log.warning("could not mark Discord command %d answered (%s)", command.interaction_id, error)
+
+    async def unanswered(self, application_id: int) -> list[PendingCommand]:
+        """Commands that processes no longer running deferred and never answered, whose token still works."""
+        alive = await processes.alive(self.db)
+        payloads = await inbox.adopt(self.db, application_id, self.process, alive, TOKEN_LIFETIME)
+        return [PendingCommand(**json.loads(payload)) for payload in payloads]
