@@ -9,7 +9,7 @@ Usage: sudo deploy/install.sh [--prefix DIR] [--user NAME] [--dry-run]
 Installs the bot from this checkout:
   - a system user (default: hashtagbot) that owns only the data folder,
   - the code in --prefix (default: /opt/hashtag-bot) with a .venv of requirements-serve.txt,
-  - DIR/data (mode 750) for the SQLite database, DIR/.env (mode 600) from .env.example if missing,
+  - DIR/data (mode 750) for the SQLite database, DIR/.env (root:NAME, mode 640) from .env.example if missing,
   - the systemd unit hashtag-bot.service (enabled, not started until .env has a token), and the
     template hashtag-bot@.service for several processes on one machine (docs/scaling.md).
 --dry-run prints the commands instead of running them.
@@ -48,9 +48,14 @@ run "$prefix/.venv/bin/pip" install --quiet --upgrade pip
 run "$prefix/.venv/bin/pip" install --quiet -r "$prefix/requirements-serve.txt"
 run install -d -m 750 -o "$user" -g "$user" "$prefix/data"
 if [ ! -f "$prefix/.env" ]; then
-  run install -m 600 -o root -g "$user" "$src/.env.example" "$prefix/.env"
+  run install -m 600 -o root -g root "$src/.env.example" "$prefix/.env"
   echo "edit $prefix/.env (set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN), then: systemctl start hashtag-bot"
 fi
+# Root-owned, readable by the service's group (the bot reads ./.env itself, as systemd's EnvironmentFile
+# does), writable by root only. Set on every run: installs before 2026-12 left it 600, and the bot could
+# not start.
+run chown "root:$user" "$prefix/.env"
+run chmod 640 "$prefix/.env"
 # One source, two units: hashtag-bot.service, and the template hashtag-bot@.service for several
 # processes on this machine (hashtag-bot@1, @2 …, each reading .env then its own .env.1, .env.2 …).
 for unit in /etc/systemd/system/hashtag-bot.service /etc/systemd/system/hashtag-bot@.service; do

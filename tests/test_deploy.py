@@ -111,6 +111,69 @@ def test_install_dry_run_touches_nothing(tmp_path: Path) -> None:
     assert not prefix.exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="acting as the service user needs root (CI runs as root)")
+def test_the_installed_env_file_is_read_by_the_service_user_and_by_no_one_else() -> None:
+    """Give `.env` the owner and mode install.sh gives it, then read it as the unit's user would (a user in
+    the file's group; nobody/nogroup here) and as a stranger: the first gets the settings, the second one
+    clear line, never a PermissionError traceback."""
+    import grp
+    import tempfile
+
+    prefix = Path(tempfile.mkdtemp(prefix="install-"))
+    try:
+        steps = subprocess.run(
+            ["bash", str(ROOT / "deploy" / "install.sh"), "--dry-run", "--prefix", str(prefix), "--user", "nogroup"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        owner = next(line.split()[2] for line in steps if line.startswith("+ chown") and line.endswith("/.env"))
+        mode = next(line.split()[2] for line in steps if line.startswith("+ chmod") and line.endswith("/.env"))
+        prefix.chmod(0o755)
+        (prefix / "model").mkdir()
+        (prefix / "model" / "model.tflite").touch()
+        env_file = prefix / ".env"
+        env_file.write_text(f"TELEGRAM_BOT_TOKEN=123:from-the-env-file\nMODEL_DIR={prefix / 'model'}\n")
+        user, group = owner.split(":")
+        shutil.chown(env_file, user, group)
+        env_file.chmod(int(mode, 8))
+        service_group = grp.getgrnam("nogroup").gr_gid
+
+        def read_as(gid: int) -> subprocess.CompletedProcess:
+            """Import first (the checkout need not be readable to others), then become uid 65534 and load."""
+            script = (
+                "import os, sys; from bot.config import load_config_or_exit; "
+                f"os.setgroups([]); os.setgid({gid}); os.setuid(65534); "
+                "print(load_config_or_exit().telegram_token)"
+            )
+            env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}
+            return subprocess.run(
+                [sys.executable, "-c", script], cwd=prefix, env=env, capture_output=True, text=True, timeout=60
+            )
+
+        service, stranger = read_as(service_group), read_as(65533)
+    finally:
+        shutil.rmtree(prefix)
+    assert (owner, mode) == ("root:nogroup", "640")
+    assert service.returncode == 0 and service.stdout.strip() == "123:from-the-env-file", service.stderr
+    assert stranger.returncode == 2 and "cannot read it" in stranger.stderr and "Traceback" not in stranger.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_the_unit_is_hardened(tmp_path: Path) -> None:
+    """The unit as install.sh writes it, scored by systemd-analyze: 3.2 before the hardening of issue 24."""
+    unit = tmp_path / "hashtag-bot.service"
+    text = (ROOT / "deploy" / "hashtag-bot.service").read_text()
+    unit.write_text(text.replace("@PREFIX@", "/opt/hashtag-bot").replace("@USER@", "hashtagbot"))
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", unit.name], cwd=tmp_path, capture_output=True, text=True
+    )
+    score = float(result.stdout.split("Overall exposure level for hashtag-bot.service:")[1].split()[0])
+    assert score <= 1.2, result.stdout
+    for limit in ("LimitNOFILE=", "MemoryMax=", "TasksMax=", "ProtectProc=invisible", "SystemCallFilter=@system"):
+        assert limit in text
+
+
 def test_train_wrapper_refuses_a_missing_folder() -> None:
     result = subprocess.run(
         ["bash", str(ROOT / "deploy" / "train_model.sh"), "--data", "/nonexistent"], capture_output=True, text=True

@@ -270,14 +270,19 @@ def test_short_tokens_are_refused_at_start(tmp_path: Path) -> None:
 
 
 async def test_behind_a_trusted_proxy_each_client_is_itself(tmp_path: Path) -> None:
-    """A proxy in front (as the shipped nginx config: X-Forwarded-For set to the client's address): two
-    clients get their own rate and their own log rows; a forged header straight to the bot is refused."""
+    """A proxy in front, sending the headers the shipped nginx config sends: two clients get their own rate
+    and their own log rows; a forged header straight to the bot is refused."""
+    import re
+
     proxy_port, _ = free_ports(2)
     bot = WebBot(tmp_path, WEB_TRUSTED_PROXIES="127.0.0.1", WEB_PHOTOS_PER_MINUTE="2")
     photo = next((ROOT / "tests" / "fixtures").glob("*.jpg")).read_bytes()
+    shipped = re.findall(r"proxy_set_header (\S+) (\S+);", (ROOT / "deploy" / "nginx-web.conf").read_text())
+    assert {name for name, _ in shipped} >= {"X-Forwarded-For", "Host"}
 
     async def forward(request: web.Request) -> web.Response:
-        headers = {"X-Forwarded-For": request.remote, "Content-Type": request.content_type}
+        nginx = {"$remote_addr": request.remote, "$scheme": "https", "$host": request.url.host}
+        headers = {name: nginx[value] for name, value in shipped} | {"Content-Type": request.content_type}
         body = await request.read()
         url = bot.url + request.path_qs
         async with (
