@@ -66,7 +66,9 @@ class DiscordInbox:
             log.warning("could not mark Discord command %d answered (%s)", command.interaction_id, error)
 
     async def unanswered(self, application_id: int) -> list[PendingCommand]:
-        """Commands that processes no longer running deferred and never answered, whose token still works."""
+        """Commands that processes no longer running deferred and never answered, whose token still works;
+        tokens past their lifetime are cleared from the database on the way."""
+        await inbox.expire(self.db, application_id, TOKEN_LIFETIME + 60)
         alive = await processes.alive(self.db)
         payloads = await inbox.adopt(self.db, application_id, self.process, alive, TOKEN_LIFETIME)
         return [PendingCommand(**json.loads(payload)) for payload in payloads]

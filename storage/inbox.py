@@ -46,6 +46,15 @@ async def adopt(db: Database, bot: int, process: str, alive: set[str], max_age: 
     return [payload for _, payload in sorted(rows)]
 
 
+async def expire(db: Database, bot: int, max_age: float) -> int:
+    """Clear `bot`'s payloads older than `max_age` seconds, answered or not: what no process may use any more
+    (a Discord interaction token after its 15 minutes). Rows cleared."""
+    return await db.write(
+        "UPDATE inbox SET payload = NULL WHERE bot = ? AND payload IS NOT NULL AND received_at < ?",
+        (bot, now() - max_age),
+    )
+
+
 async def tidy(db: Database, max_age: float) -> int:
     """Clear payloads too old to replay, forget rows older than KEPT_DAYS; rows forgotten."""
     await db.write("UPDATE inbox SET payload = NULL WHERE payload IS NOT NULL AND received_at < ?", (now() - max_age,))

@@ -151,6 +151,24 @@ async def test_retention_deletes_only_old_rows(database: Path | str) -> None:
         await db.close()
 
 
+async def test_expired_discord_tokens_leave_the_inbox(database: Path | str) -> None:
+    """A deferred command's token can post for 15 minutes: after that its payload is cleared, answered or not."""
+    from storage import inbox
+
+    db = await open_database(database)
+    try:
+        await inbox.receive(db, 42, 1, '{"token": "old"}', "gone")
+        await db.write("UPDATE inbox SET received_at = received_at - 16 * 60 WHERE update_id = 1")
+        await inbox.receive(db, 42, 2, '{"token": "new"}', "gone")
+        await inbox.receive(db, 7, 3, '{"telegram": "update"}', "gone")
+        await db.write("UPDATE inbox SET received_at = received_at - 16 * 60 WHERE update_id = 3")
+        assert await inbox.expire(db, 42, 15 * 60) == 1
+        rows = await db.execute_fetchall("SELECT update_id, payload IS NULL FROM inbox ORDER BY update_id")
+        assert [tuple(row) for row in rows] == [(1, 1), (2, 0), (3, 0)], "another bot's rows are not touched"
+    finally:
+        await db.close()
+
+
 async def test_chat_settings_round_trip_and_validate(database: Path | str) -> None:
     db = await open_database(database)
     try:
