@@ -13,13 +13,11 @@ the database) answers what a dead process left, while the token still works.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass
 
-from storage import inbox, processes
-from storage.database import Database, DatabaseError
-
-log = logging.getLogger(__name__)
+from bot.chat_inbox import ChatInbox
+from storage import inbox
+from storage.database import Database
 
 # Discord accepts followups for 15 minutes after the command; one is left to fetch, answer and send.
 TOKEN_LIFETIME = 14 * 60.0
@@ -46,29 +44,24 @@ class PendingCommand:
 
 
 class DiscordInbox:
-    """The database side for one process; every failure is logged and the command still answered."""
+    """The database side for one process."""
 
     def __init__(self, db: Database, process: str) -> None:
-        self.db, self.process = db, process
+        self.db, self.chat = db, ChatInbox(db, process, TOKEN_LIFETIME)
 
     async def record(self, command: PendingCommand) -> None:
-        try:
-            await inbox.receive(
-                self.db, command.application_id, command.interaction_id, json.dumps(asdict(command)), self.process
-            )
-        except DatabaseError as error:
-            log.warning("could not record Discord command %d (%s): answering it anyway", command.interaction_id, error)
+        payload = json.dumps(asdict(command))
+        await self.chat.record(command.application_id, command.interaction_id, payload, self._name(command))
 
     async def answered(self, command: PendingCommand) -> None:
-        try:
-            await inbox.answer(self.db, command.application_id, command.interaction_id)
-        except DatabaseError as error:
-            log.warning("could not mark Discord command %d answered (%s)", command.interaction_id, error)
+        await self.chat.answered(command.application_id, command.interaction_id, self._name(command))
 
     async def unanswered(self, application_id: int) -> list[PendingCommand]:
         """Commands that processes no longer running deferred and never answered, whose token still works;
         tokens past their lifetime are cleared from the database on the way."""
         await inbox.expire(self.db, application_id, TOKEN_LIFETIME + 60)
-        alive = await processes.alive(self.db)
-        payloads = await inbox.adopt(self.db, application_id, self.process, alive, TOKEN_LIFETIME)
-        return [PendingCommand(**json.loads(payload)) for payload in payloads]
+        return [PendingCommand(**json.loads(payload)) for payload in await self.chat.adopt(application_id)]
+
+    @staticmethod
+    def _name(command: PendingCommand) -> str:
+        return f"Discord command {command.interaction_id}"

@@ -22,8 +22,8 @@ from typing import Any
 from telegram import Bot, Update
 from telegram.ext import SimpleUpdateProcessor
 
-from storage import inbox, processes
-from storage.database import Database, DatabaseError
+from bot.chat_inbox import ChatInbox
+from storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -32,31 +32,21 @@ class Inbox:
     """The database side, for one bot (update ids are per bot)."""
 
     def __init__(self, db: Database, max_age: float, process: str) -> None:
-        self.db, self.max_age, self.process = db, max_age, process
+        self.chat = ChatInbox(db, process, max_age)
         self.bot_id = 0  # known once the bot has initialised (getMe)
 
     async def receive(self, update: Update) -> bool:
-        """Record `update`; False for a redelivery of one already received. A database error loses
-        durability for this update only: it is still handled."""
-        try:
-            return await inbox.receive(
-                self.db, self.bot_id, update.update_id, json.dumps(update.to_dict()), self.process
-            )
-        except DatabaseError as error:
-            log.warning("could not record update %d (%s): handling it anyway", update.update_id, error)
-            return True
+        """Record `update`; False for a redelivery of one already received."""
+        payload = json.dumps(update.to_dict())
+        return await self.chat.record(self.bot_id, update.update_id, payload, f"update {update.update_id}")
 
     async def answered(self, update: Update) -> None:
-        try:
-            await inbox.answer(self.db, self.bot_id, update.update_id)
-        except DatabaseError as error:
-            log.warning("could not mark update %d answered (%s)", update.update_id, error)
+        await self.chat.answered(self.bot_id, update.update_id, f"update {update.update_id}")
 
     async def unanswered(self, bot: Bot) -> list[Update]:
         """Updates that processes no longer running left unanswered, young enough to be worth answering;
         button presses are not (Telegram lets them expire within seconds)."""
-        payloads = await inbox.adopt(self.db, self.bot_id, self.process, await processes.alive(self.db), self.max_age)
-        updates = [Update.de_json(json.loads(payload), bot) for payload in payloads]
+        updates = [Update.de_json(json.loads(payload), bot) for payload in await self.chat.adopt(self.bot_id)]
         return [update for update in updates if update.message]
 
 

@@ -1,0 +1,41 @@
+"""What both chat platforms' durable receipt shares: one bot's rows of `storage.inbox`, kept tolerant.
+
+Telegram's updates (`bot.telegram_inbox`) and Discord's deferred commands
+(`bot.discord_inbox`) are recorded before they are handled and marked answered
+after; a process taking over answers what a dead one left. A database error
+loses durability for that one item only: it is still answered, and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from storage import inbox, processes
+from storage.database import Database, DatabaseError
+
+log = logging.getLogger(__name__)
+
+
+class ChatInbox:
+    """The inbox of this process for one platform, whose items are kept for `max_age` seconds."""
+
+    def __init__(self, db: Database, process: str, max_age: float) -> None:
+        self.db, self.process, self.max_age = db, process, max_age
+
+    async def record(self, bot: int, item: int, payload: str, what: str) -> bool:
+        """Record an item; False when it was recorded before (a redelivery)."""
+        try:
+            return await inbox.receive(self.db, bot, item, payload, self.process)
+        except DatabaseError as error:
+            log.warning("could not record %s (%s): answering it anyway", what, error)
+            return True
+
+    async def answered(self, bot: int, item: int, what: str) -> None:
+        try:
+            await inbox.answer(self.db, bot, item)
+        except DatabaseError as error:
+            log.warning("could not mark %s answered (%s)", what, error)
+
+    async def adopt(self, bot: int) -> list[str]:
+        """The payloads processes no longer running left unanswered, young enough to answer, oldest first."""
+        return await inbox.adopt(self.db, bot, self.process, await processes.alive(self.db), self.max_age)
