@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,6 +41,9 @@ if TYPE_CHECKING:
     from inference.open_set import Regions
 
 IMAGENET_LABELS = Path(__file__).with_name("imagenet_labels.txt")
+# Threads each interpreter runs on. Two interpreters side by side, each on one thread, keep two cores busy
+# without XNNPACK's idle workers spinning while the other model works (docs/benchmarks.md, issue 23).
+INTERPRETER_THREADS = 1
 # Subjects below this probability are not passed on at all; `inference.scene` decides which are sure.
 SUBJECT_FLOOR = 0.05
 log = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ class Classifier:
         self.confidence = confidence
         self.top_k = top_k
         self.max_batch = max_batch
-        threads = threads or os.cpu_count() or 1
+        threads = threads or INTERPRETER_THREADS
         self._interpreter = Interpreter(str(model_dir / MODEL_FILE), num_threads=threads)
         self._runner = self._interpreter.get_signature_runner()
         self._input_name = next(iter(self._runner.get_input_details()))

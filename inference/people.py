@@ -16,7 +16,6 @@ together count as one: the count is a lower bound, said as "a few" or
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +61,7 @@ class PeopleDetector:
 
     def __init__(self, model_file: Path = PEOPLE_MODEL, threads: int | None = None) -> None:
         self.classes = read_classes()
-        self._interpreter = Interpreter(str(model_file), num_threads=threads or os.cpu_count() or 1)
+        self._interpreter = Interpreter(str(model_file), num_threads=threads or 1)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
