@@ -244,6 +244,8 @@ async def run(args: argparse.Namespace) -> dict:
                     "bot": (cpu_seconds(bot.pid) - cpu_before[0]) / elapsed,
                     "load_generator_and_fakes": (cpu_seconds(os.getpid()) - cpu_before[1]) / elapsed,
                 }
+                # The bot's CPU seconds over its replies: what one reply costs, whatever the load.
+                figures["cpu_ms_per_reply"] = (cpu_seconds(bot.pid) - cpu_before[0]) * 1000 / max(figures["replies"], 1)
                 await asyncio.sleep(1)  # let the bot's background log writes land before reading them
                 figures["stages"] = stage_breakdown(database, since)
                 results["telegram"].append(figures)

@@ -1,15 +1,11 @@
 """Serve the exported model with LiteRT, shared by every chat adapter.
 
 The bot process never imports TensorFlow: LiteRT starts in a fraction of the
-time and memory. Each interpreter runs on a dedicated thread (they are not
-thread-safe, and XNNPACK already uses every core we give it); asyncio
-callers queue their photos and the worker takes everything waiting as one
-batch. No request ever waits for a batch to fill: when the bot is idle a
-photo runs alone at once, under load the queue forms batches itself. The
-classifier and the people model run side by side: run one after the other on
-one thread, the idle interpreter's XNNPACK threads spin while the other
-works, and 16 users got 58 replies/s at 34 ms of CPU each; side by side,
-72 replies/s at 27 ms (the pipeline alone on 2 cores, docs/benchmarks.md).
+time and memory. Each interpreter runs on one thread of its own, in batches
+of whatever is waiting (`inference.batching`): the classifier and the people
+model side by side, each on one core, neither waiting for the other's batch.
+Given more threads, XNNPACK's idle workers spun while the other model worked
+(docs/benchmarks.md, issue 23).
 
 Each photo gets the model's three outputs read as facts: which trained class
 claims it (only from inside that class's region, `inference.open_set`), the
@@ -23,13 +19,13 @@ import asyncio
 import json
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from inference.batching import Batcher
 from inference.decode import MODEL_SIZE
 from inference.model_folder import DEFAULT_MODEL_DIR, LABELS_FILE, MODEL_FILE, REGIONS_FILE
 from inference.people import PEOPLE_MODEL, PeopleDetector
@@ -88,10 +84,8 @@ class Classifier:
         self._input_name = next(iter(self._runner.get_input_details()))
         self.people = PeopleDetector(people_model, threads) if people_model else None
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litert")
-        self._people_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="people")
-        self._queue: asyncio.Queue[tuple[np.ndarray, np.ndarray | None, asyncio.Future[Prediction]]] | None = None
-        self._worker: asyncio.Task[None] | None = None
+        self._classifying = Batcher(lambda images: self._classify_batch(np.stack(images)), max_batch, "litert")
+        self._seeing_people = Batcher(self._detect_people, max_batch, "people")
         self.batches_run = 0
         self.images_run = 0
         self.regions, self.trained_stats = self._load_regions()
@@ -214,41 +208,12 @@ class Classifier:
 
     async def classify(self, image: np.ndarray, whole: np.ndarray | None = None) -> Prediction:
         """Classify one decoded photo without blocking the event loop; `whole` also asks for people."""
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-            self._worker = asyncio.create_task(self._serve_batches(self._queue), name="classifier")
-        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
-        await self._queue.put((image, whole, future))
-        return await future
-
-    async def _serve_batches(self, queue: asyncio.Queue) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await queue.get()]
-            while len(batch) < self.max_batch and not queue.empty():
-                batch.append(queue.get_nowait())
-            images = np.stack([image for image, _, _ in batch])
-            wholes = [whole for _, whole, _ in batch]
-            try:
-                outputs, people = await asyncio.gather(
-                    loop.run_in_executor(self._executor, self._classify_batch, images),
-                    loop.run_in_executor(self._people_executor, self._detect_people, wholes),
-                )
-                predictions = self._combine(outputs, people)
-            except Exception as error:  # noqa: BLE001 - every waiting caller must hear about it
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for (_, _, future), prediction in zip(batch, predictions, strict=True):
-                if not future.done():
-                    future.set_result(prediction)
+        if self.people is None or whole is None:
+            return self._prediction(*await self._classifying(image), None)
+        output, people = await asyncio.gather(self._classifying(image), self._seeing_people(whole))
+        return self._prediction(*output, people)
 
     async def aclose(self) -> None:
-        """Stop the batching worker and release the inference thread."""
-        if self._worker:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker, self._queue = None, None
-        self._executor.shutdown(wait=True)
-        self._people_executor.shutdown(wait=True)
+        """Stop the batching workers and release their threads."""
+        await self._classifying.aclose()
+        await self._seeing_people.aclose()

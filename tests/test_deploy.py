@@ -207,6 +207,7 @@ def test_end_to_end_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert e2e.main(["--duration", "1", "--users", "1", "--discord", "2", "--photos", "3"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["telegram"][0]["lost"] == 0 and figures["telegram"][0]["errors"] == 0
+    assert figures["telegram"][0]["cpu_ms_per_reply"] > 0
     assert figures["discord"]["followed_up"] == 2
     assert figures["imports_tensorflow"] is False
     assert figures["storage"]["lost"] == 0
