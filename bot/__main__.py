@@ -25,6 +25,7 @@ import numpy as np
 
 from bot.config import Config, load_config_or_exit
 from bot.logs import setup_logging
+from bot.memory import give_back
 from bot.pipeline import Pipeline
 from bot.render import adapter_line, count_lines, subject_line, tier_summary
 from bot.token_check import token_lines
@@ -54,6 +55,7 @@ async def open_pipeline(config: Config) -> Pipeline:
         config.decode_memory_mb * 1_000_000,
     )
     await pipeline.teaching.load()
+    give_back()  # what loading the models and fitting the regions left behind
     return pipeline
 
 
