@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,8 +38,9 @@ if TYPE_CHECKING:
     from inference.open_set import Regions
 
 IMAGENET_LABELS = Path(__file__).with_name("imagenet_labels.txt")
-# Threads each interpreter runs on. Two interpreters side by side, each on one thread, keep two cores busy
-# without XNNPACK's idle workers spinning while the other model works (docs/benchmarks.md, issue 23).
+# Threads each interpreter runs on beside the people model. Two interpreters side by side, each on one
+# thread, keep two cores busy without XNNPACK's idle workers spinning while the other model works
+# (docs/benchmarks.md, issue 23). A classifier alone (scripts, calibration) gets every core.
 INTERPRETER_THREADS = 1
 # Subjects below this probability are not passed on at all; `inference.scene` decides which are sure.
 SUBJECT_FLOOR = 0.05
@@ -78,7 +80,7 @@ class Classifier:
         self.confidence = confidence
         self.top_k = top_k
         self.max_batch = max_batch
-        threads = threads or INTERPRETER_THREADS
+        threads = threads or (INTERPRETER_THREADS if people_model else os.cpu_count() or 1)
         self._interpreter = Interpreter(str(model_dir / MODEL_FILE), num_threads=threads)
         self._runner = self._interpreter.get_signature_runner()
         self._input_name = next(iter(self._runner.get_input_details()))
