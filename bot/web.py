@@ -109,10 +109,10 @@ class WebSide:
 
     async def hashtags(self, request: web.Request) -> web.StreamResponse:
         """A photo in, its hashtags out; the same refusals as in the chats, with fitting statuses."""
-        refused = self._refuse_without_token(request)
+        client = self._client(request)
+        refused = self._refuse_without_token(request, client)
         if refused:
             return refused
-        client = self._client(request)
         if not self.rate.allow(client):
             wait = max(1, round(self.rate.wait(client)))
             return error(
@@ -161,7 +161,7 @@ class WebSide:
 
     async def again(self, request: web.Request) -> web.Response:
         """A kept answer with `count` tags: the page's tag count changes without sending the photo again."""
-        refused = self._refuse_without_token(request)
+        refused = self._refuse_without_token(request, self._client(request))
         if refused:
             return refused
         key, count = request.match_info["key"], self._count(request)
@@ -172,9 +172,9 @@ class WebSide:
             return error(404, "gone", "This answer is too old — please send the photo again.")
         return web.json_response(answer_json(key, kept, await self.pipeline.recompose(kept.scene, count)))
 
-    def _refuse_without_token(self, request: web.Request) -> web.Response | None:
+    def _refuse_without_token(self, request: web.Request, client: str) -> web.Response | None:
         token = self.config.web_api_token
-        if token and not self.api_token.check(self._client(request), bearer(request), token):
+        if token and not self.api_token.check(client, bearer(request), token):
             return error(401, "unauthorized", "This API needs its token: Authorization: Bearer <WEB_API_TOKEN>.")
         return None
 

@@ -173,19 +173,18 @@ class TokenCheck:
 
     def check(self, client: str, given: str, token: str) -> bool:
         """True for the right token; raises `Refusal` (429) while `client` is locked out."""
-        if self.wrong.wait(client):
+        if wait := self.wrong.wait(client):
             raise Refusal(
                 429,
                 "too_many_wrong_tokens",
                 "Too many wrong tokens: wait a minute before trying again.",
-                **{"Retry-After": str(max(1, round(self.wrong.wait(client))))},
+                **{"Retry-After": str(max(1, round(wait)))},
             )
         if hmac.compare_digest(given.encode(), token.encode()):
             return True
         self.wrong.allow(client)
         tries = self.wrong.count(client)
-        if tries <= TOKEN_TRIES:
-            log.warning("wrong %s from web client %s (%d in the last minute)", self.name, client, tries)
+        log.warning("wrong %s from web client %s (%d in the last minute)", self.name, client, tries)
         if tries == TOKEN_TRIES:
             log.warning("web client %s is refused for %.0f s: too many wrong tokens", client, TOKEN_WINDOW)
         return False
