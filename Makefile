@@ -29,7 +29,7 @@ FLOWER_SAMPLES = $(shell awk -F'\t' '$$2 == "yes" {printf "\"%s\" ", $$1}' bench
 
 evaluate: $(BIN)/.installed
 	$(BIN)/python -m inference.evaluate --model models/flowers --data ../shared/data/flowers/dev --card \
-		--unknown ../shared/data/imagenet_samples --exclude $(FLOWER_SAMPLES)
+		--unknown ../shared/data/imagenet_samples --exclude $(FLOWER_SAMPLES) $(if $(COMPARE),--compare $(COMPARE))
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.serving

@@ -42,6 +42,9 @@ IMAGENET_LABELS = Path(__file__).with_name("imagenet_labels.txt")
 # thread, keep two cores busy without XNNPACK's idle workers spinning while the other model works
 # (docs/benchmarks.md, issue 23). A classifier alone (scripts, calibration) gets every core.
 INTERPRETER_THREADS = 1
+# How closely the ImageNet layer read from the file must reproduce the model's own output: an int8
+# model's probabilities come in steps of 1/256 (a float one's agree within 1e-6; a wrong bias is off by 0.02).
+PROBE_TOLERANCE = 1e-2
 # Subjects below this probability are not passed on at all; `inference.scene` decides which are sure.
 SUBJECT_FLOOR = 0.05
 log = logging.getLogger(__name__)
@@ -56,6 +59,17 @@ def load_imagenet_labels(path: Path = IMAGENET_LABELS) -> list[str]:
     """Short ImageNet class names; line k+1 of the file is Keras class k ("tench, Tinca tinca" → "tench")."""
     lines = path.read_text().splitlines()
     return [line.split(",")[0].strip() for line in lines[1:1001]]
+
+
+def dequantized(value: np.ndarray, quantization: dict) -> np.ndarray:
+    """A stored tensor as float32: an int8 model keeps its weights as integers with a scale per channel."""
+    scales = quantization["scales"]
+    if not len(scales):
+        return value.astype(np.float32)
+    shape = [1] * value.ndim
+    shape[quantization["quantized_dimension"]] = -1
+    zero_points = quantization["zero_points"].reshape(shape)
+    return ((value.astype(np.float32) - zero_points) * scales.reshape(shape)).astype(np.float32)
 
 
 class Classifier:
@@ -129,7 +143,7 @@ class Classifier:
             if shape not in ((1000, dim), (1000,)):
                 continue
             try:
-                value = self._interpreter.get_tensor(detail["index"]).astype(np.float32)
+                value = dequantized(self._interpreter.get_tensor(detail["index"]), detail["quantization_parameters"])
             except ValueError:
                 continue
             (weights if value.ndim == 2 else biases).append(value)
@@ -138,7 +152,7 @@ class Classifier:
             for bias in biases:
                 logits = embedding @ matrix.T + bias
                 probabilities = np.exp(logits - logits.max())
-                if np.abs(probabilities / probabilities.sum() - expected).max() < 2e-3:
+                if np.abs(probabilities / probabilities.sum() - expected).max() < PROBE_TOLERANCE:
                     return matrix.T, bias
         raise ValueError(f"{self.model_dir / MODEL_FILE}: no ImageNet layer weights that reproduce its output")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, help="write the scores here as JSON")
     parser.add_argument("--card", action="store_true", help="add these scores to the model card")
+    parser.add_argument(
+        "--compare", type=Path, help="another model folder (say a float export of the same training) to put beside it"
+    )
     return parser.parse_args(argv)
 
 
@@ -66,26 +70,71 @@ def claims(classifier: Classifier, images: np.ndarray, batch: int = 16) -> list[
     return [p.custom[0].name if p.confident else None for p in predictions]
 
 
-def open_set_figures(classifier: Classifier, photos: PhotoSet, unknown: Path, exclude: set[str]) -> list[str]:
-    """Lines for the terminal and the model card."""
+@dataclass
+class OpenSetFigures:
+    """How a model's classes claim photos, as the bot decides: its own set's and unknown ones."""
+
+    rule: str
+    own: float
+    anyone: float
+    photos: int
+    unknown: float
+    unknown_photos: int
+    taken: list[str]
+
+    def lines(self, unknown: Path, left_out: int) -> list[str]:
+        """Lines for the terminal and the model card."""
+        return [
+            f"classes claim photos {self.rule}",
+            f"{self.own:.1%} of {self.photos} photos claimed by their own class, {self.anyone:.1%} by some class",
+            f"{self.unknown:.1%} of {self.unknown_photos} unknown photos in `{unknown}` claimed ({left_out} left out)",
+            "claimed: " + (", ".join(self.taken) if self.taken else "none"),
+        ]
+
+
+def open_set_figures(
+    classifier: Classifier, photos: PhotoSet, unknown: list[tuple[Path, np.ndarray]]
+) -> OpenSetFigures:
     claimed = claims(classifier, photos.images)
     own = sum(c == photos.classes[label] for c, label in zip(claimed, photos.labels, strict=True))
-    anyone = sum(c is not None for c in claimed)
-    paths = sorted(p for p in unknown.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.name not in exclude)
-    decoded = [(path, decode_image(path.read_bytes())) for path in paths]
     taken = [
         f"{path.name} ({name})"
-        for (path, _), name in zip(decoded, claims(classifier, np.stack([image for _, image in decoded])), strict=True)
+        for (path, _), name in zip(unknown, claims(classifier, np.stack([image for _, image in unknown])), strict=True)
         if name
     ]
-    rule = "inside their regions" if classifier.open_set else "by softmax (no open-set thresholds)"
-    n, u = len(claimed), len(decoded)
-    return [
-        f"classes claim photos {rule}",
-        f"{own / n:.1%} of {n} photos claimed by their own class, {anyone / n:.1%} by some class",
-        f"{len(taken) / u:.1%} of {u} unknown photos in `{unknown}` claimed ({len(exclude)} left out)",
-        "claimed: " + (", ".join(taken) if taken else "none"),
-    ]
+    return OpenSetFigures(
+        rule="inside their regions" if classifier.open_set else "by softmax (no open-set thresholds)",
+        own=own / len(claimed),
+        anyone=sum(c is not None for c in claimed) / len(claimed),
+        photos=len(claimed),
+        unknown=len(taken) / len(unknown),
+        unknown_photos=len(unknown),
+        taken=taken,
+    )
+
+
+def comparison(
+    names: tuple[str, str], accuracies: tuple[Scores, Scores], figures: tuple[OpenSetFigures, OpenSetFigures] | None
+) -> list[str]:
+    """Two served models side by side (say int8 against the float export of the same training)."""
+    rows = [("accuracy", *(f"{a.accuracy:.1%}" for a in accuracies))]
+    if figures:
+        rows += [
+            ("claimed by their own class", *(f"{f.own:.1%}" for f in figures)),
+            ("claimed by some class", *(f"{f.anyone:.1%}" for f in figures)),
+            ("unknown photos claimed", *(f"{f.unknown:.1%}" for f in figures)),
+        ]
+    return [f"| | {names[0]} | {names[1]} |", "|---|---:|---:|", *(f"| {' | '.join(row)} |" for row in rows)]
+
+
+def served(classifier: Classifier, photos: PhotoSet, views: int) -> np.ndarray:
+    """Custom-class probabilities of the LiteRT model, averaged over the photo and (with --flip) its mirror."""
+    images = [photos.images, photos.images[:, :, ::-1]][:views]
+    return sum(tflite_probabilities(classifier, v) for v in images) / len(images)
+
+
+def precision(model_dir: Path) -> str:
+    return json.loads((model_dir / METRICS_FILE).read_text()).get("precision", "fp16")
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Scores]:
@@ -93,23 +142,33 @@ def evaluate(args: argparse.Namespace) -> dict[str, Scores]:
     photos = load_photo_set(args.data, classes=classifier.classes)
     for path, why in photos.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
-    views = [photos.images, photos.images[:, :, ::-1]] if args.flip else [photos.images]
+    views = 2 if args.flip else 1
     results: dict[str, Scores] = {}
-    probabilities: dict[str, np.ndarray] = {
-        "litert": sum(tflite_probabilities(classifier, v) for v in views) / len(views)
-    }
+    probabilities: dict[str, np.ndarray] = {"litert": served(classifier, photos, views)}
     if not args.tflite_only and (args.model / KERAS_FILE).exists():
-        probabilities["keras"] = sum(keras_probabilities(args.model, v) for v in views) / len(views)
+        mirrored = [photos.images, photos.images[:, :, ::-1]][:views]
+        probabilities["keras"] = sum(keras_probabilities(args.model, v) for v in mirrored) / views
     for name, probs in probabilities.items():
         results[name] = score(photos.labels, probs.argmax(axis=1), photos.classes)
         print(format_scores(f"{name} on {args.data}", results[name], photos.classes), end="\n\n")
+    unknown = []
     if args.unknown:
-        args.open_set = open_set_figures(classifier, photos, args.unknown, set(args.exclude))
+        paths = sorted(p for p in args.unknown.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        unknown = [(path, decode_image(path.read_bytes())) for path in paths if path.name not in args.exclude]
+        figures = open_set_figures(classifier, photos, unknown)
+        args.open_set = figures.lines(args.unknown, len(set(args.exclude)))
         print("\n".join(args.open_set))
     if "keras" in probabilities:
         agree = float((probabilities["keras"].argmax(1) == probabilities["litert"].argmax(1)).mean())
         gap = float(np.abs(probabilities["keras"] - probabilities["litert"]).max())
         print(f"Keras and LiteRT agree on {agree:.2%} of photos; largest probability difference {gap:.4f}")
+    if args.compare:
+        other = Classifier(args.compare, people_model=None)
+        accuracy = score(photos.labels, served(other, photos, views).argmax(axis=1), photos.classes)
+        names = (f"{args.model} ({precision(args.model)})", f"{args.compare} ({precision(args.compare)})")
+        pair = (figures, open_set_figures(other, photos, unknown)) if unknown else None
+        args.comparison = comparison(names, (results["litert"], accuracy), pair)
+        print("\n".join(args.comparison))
     return results
 
 
@@ -126,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics = json.loads((args.model / METRICS_FILE).read_text())
         title = f"{args.data} ({'with' if args.flip else 'no'} test-time flip), LiteRT"
         open_set = {f"Open set on {args.data} and {args.unknown}": args.open_set} if args.unknown else None
+        if args.compare:
+            open_set = {**(open_set or {}), f"Against {args.compare}, on the same photos": args.comparison}
         write_model_card(metrics, args.model, {title: results["litert"]}, open_set)
     return 0
 

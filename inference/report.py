@@ -98,6 +98,14 @@ def plot_history(history: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
+PRECISION_NOTES = {
+    "int8": "int8 weights and activations (post-training quantization; ranges measured on the training views), "
+    "float input and outputs",
+    "fp16": "float16 weights, computed in float32",
+    "fp32": "float32",
+}
+
+
 def write_model_card(
     metrics: dict,
     out: Path,
@@ -127,6 +135,7 @@ def write_model_card(
         ),
         "- Outputs: custom-class softmax, the original ImageNet 1000-class softmax, the pooled embedding",
         "- Input: 224×224 RGB, 0–255; preprocessing is inside the model",
+        f"- Stored as: {PRECISION_NOTES[metrics.get('precision', 'fp16')]}",
         "",
         "## Validation split" if held_out else "## Training photos (no validation split held out)",
         "",
@@ -148,5 +157,5 @@ def write_model_card(
     for title, scores in (evaluations or {}).items():
         lines += ["", f"## {title}", "", "```", format_scores(title, scores, classes), "```"]
     for title, figures in (open_set_evaluations or {}).items():
-        lines += ["", f"## {title}", "", *(f"- {line}" for line in figures)]
+        lines += ["", f"## {title}", "", *(line if line.startswith("|") else f"- {line}" for line in figures)]
     (out / CARD_FILE).write_text("\n".join(lines) + "\n")

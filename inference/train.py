@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.model_folder import PRECISIONS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "models"
@@ -45,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--val-split", type=float, default=0.2)
     parser.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--precision", default="int8", choices=PRECISIONS, help="how model.tflite stores the network (default int8)"
+    )
     parser.add_argument(
         "--taught", type=Path, help="fold classes taught in the chat (deploy/export_taught.py's file) into the model"
     )
@@ -174,7 +179,7 @@ def train(args: argparse.Namespace) -> dict:
         "taught_classes": [t.name for t in load_taught(args.taught)] if args.taught else [],
         "history": history,
     }
-    export_model(server, photos.classes, metrics, args.out)
+    export_model(server, photos.classes, metrics, args.out, args.precision, views)
     print("computing class statistics and calibrating the open-set radius")
     trained_photos = {
         name: [photos.paths[i] for i in train_idx if y[i] == index] for index, name in enumerate(photos.classes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from inference import class_stats, evaluate, train
 from inference.class_stats import ClassStats
 from inference.classifier import Classifier
 from inference.dataset import load_photo_set
+from inference.export import converter, export_model
 from inference.few_shot import load_taught, save_taught
 from inference.model_folder import REGIONS_FILE, STATS_FILE, TAUGHT_FILE
 from inference.values import TaughtClass
@@ -58,6 +60,8 @@ def trained(tiny_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             "8",
             "--seed",
             "3",
+            "--precision",
+            "fp32",
         ]
     )
     assert code == 0
@@ -114,6 +118,37 @@ def test_keras_and_litert_outputs_agree(trained: Path, tiny_set: Path) -> None:
         assert np.abs(k - t).max() / scale < 0.02, name
 
 
+def test_an_int8_export_serves_like_its_keras_model(trained: Path, tiny_set: Path, tmp_path: Path) -> None:
+    import keras
+
+    import inference.model  # noqa: F401 - registers the preprocessing layer
+
+    photos = load_photo_set(tiny_set)
+    server = keras.saving.load_model(trained / "model.keras")
+    metrics = json.loads((trained / "metrics.json").read_text())
+    export_model(
+        server, json.loads((trained / "labels.json").read_text())["classes"], metrics, tmp_path, "int8", [photos.images]
+    )
+    assert json.loads((tmp_path / "metrics.json").read_text())["precision"] == "int8"
+    assert "Stored as: int8 weights and activations" in (tmp_path / "MODEL_CARD.md").read_text()
+    assert (tmp_path / "model.tflite").stat().st_size < (trained / "model.tflite").stat().st_size / 3
+    served = Classifier(tmp_path)
+    custom, imagenet, _ = served.run(photos.images)
+    assert np.allclose(custom.sum(axis=1), 1, atol=1e-4) and np.allclose(imagenet.sum(axis=1), 1, atol=1e-4)
+    # A random backbone's embeddings vanish (1e-11), so only the trained head's answers can be compared.
+    keras_custom = server.predict(photos.images.astype("float32"), verbose=0)[0]
+    assert (custom.argmax(axis=1) == keras_custom.argmax(axis=1)).mean() >= 0.9
+    weights, bias = served.imagenet_top()
+    assert weights.dtype == bias.dtype == np.float32 and weights.shape == (1280, 1000)
+
+
+def test_an_export_precision_is_one_of_three(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="needs the training views"):
+        converter(tmp_path, "int8")
+    with pytest.raises(ValueError, match="int8, fp16, fp32"):
+        converter(tmp_path, "int4")
+
+
 def test_split_is_stratified_and_reproducible() -> None:
     labels = np.array([0] * 10 + [1] * 5)
     train_a, val_a = train.stratified_split(labels, 0.2, seed=1)
@@ -162,7 +197,11 @@ def test_evaluate_reports_open_set_figures_with_an_unknown_set(
         Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(unknown / f"noise{i}.png")
     (unknown / "skipped.png").write_bytes((unknown / "noise0.png").read_bytes())
     args = ["--model", str(trained), "--data", str(tiny_set), "--tflite-only", "--unknown", str(unknown)]
-    assert evaluate.main([*args, "--exclude", "skipped.png", "--card"]) == 0
+    assert evaluate.main([*args, "--exclude", "skipped.png", "--card", "--compare", str(trained)]) == 0
     out = capsys.readouterr().out
     assert "of 15 photos claimed by their own class" in out and "of 4 unknown photos" in out and "(1 left out)" in out
-    assert "## Open set on" in (trained / "MODEL_CARD.md").read_text()
+    card = (trained / "MODEL_CARD.md").read_text()
+    assert "## Open set on" in card
+    side_by_side = re.search(r"\| accuracy \| ([\d.]+%) \| ([\d.]+%) \|", card)
+    assert side_by_side and side_by_side[1] == side_by_side[2]
+    assert f"| {trained} (fp32) | {trained} (fp32) |" in card
