@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
+STARTED: list[BotProcess] = []  # every bot a test started; conftest kills those a failed test left running
 
 
 def bot_env(tmp_path: Path, telegram=None, discord=None, **extra: str) -> dict[str, str]:
@@ -101,7 +104,17 @@ async def start_bot(env: dict[str, str], cwd: Path, *args: str) -> BotProcess:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    return BotProcess(process)
+    STARTED.append(BotProcess(process))
+    return STARTED[-1]
+
+
+def kill_leftovers() -> None:
+    """Kill the bots a failed test left running: one stray bot polled a fake for the rest of the run (and after)."""
+    while STARTED:
+        bot = STARTED.pop()
+        if bot.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(bot.process.pid, signal.SIGKILL)
 
 
 async def until(condition, timeout: float = 60) -> None:

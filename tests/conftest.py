@@ -18,9 +18,17 @@ from inference.classifier import Classifier
 from inference.model_folder import DEFAULT_MODEL_DIR, REGIONS_FILE
 from storage.database import open_database
 from tests import postgres
+from tests.bot_process import kill_leftovers
 from trends.catalogue import Catalogue
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def no_stray_bots() -> Iterator[None]:
+    """A bot process a failed test started must not outlive it."""
+    yield
+    kill_leftovers()
 
 
 @pytest.fixture(scope="session")
