@@ -29,8 +29,8 @@ def converter(saved_model: Path, precision: str, views: Sequence[np.ndarray] = (
     int8 (the default): weights and activations as 8-bit integers, their ranges
     measured on `views`, the training photos as training saw them (each photo
     and its augmented copies); inputs and outputs stay float. Half the CPU of
-    float on these cores, with dev accuracy, the open set and bench.real_photos
-    within about a point of float. The two softmaxes stay float: in int8 they
+    float on these cores; dev accuracy, the open set and bench.real_photos
+    within half a point of float or better (docs/benchmarks.md). The two softmaxes stay float: in int8 they
     come in steps of 1/256, so the ImageNet classes below 0.002 (a third of
     the probability on some photos, and what a subject such as "dog" adds up)
     would read as zero. fp16: float16 weights, which XNNPACK expands to float32
