@@ -243,6 +243,9 @@ class Teaching:
         async with self._refitting:
             for target in dict.fromkeys(scopes):
                 shared, own = await self._classes(target)
-                self._heads[target] = await asyncio.to_thread(
-                    fit_head, self.trained, shared + own, self.classifier.regions
-                )
+                if any(len(t.examples) >= MIN_EXAMPLES for t in shared + own):
+                    self._heads[target] = await asyncio.to_thread(
+                        fit_head, self.trained, shared + own, self.classifier.regions
+                    )
+                else:  # nothing taught here yet: a head of the trained classes alone changes no answer
+                    self._heads.pop(target, None)
