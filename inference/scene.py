@@ -40,8 +40,9 @@ SETTING = 0.3
 ACTIVITY = 0.2
 # A subject the people model also sees (its class covers SEEN_SHARE of the frame) is sure from here.
 SEEN_FROM = 0.2
-# With nothing sure, a subject this likely is offered as what the photo might be.
-MAYBE = 0.25
+# With nothing sure, a subject this likely is offered as what the photo might be (swept on coco128 with
+# the int8 model: docs/benchmarks.md).
+MAYBE = 0.23
 # One person covering this share of the frame is a portrait.
 PORTRAIT = 0.2
 # Subjects that describe a person rather than stand beside one.
