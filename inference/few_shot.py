@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.class_stats import ClassStats, unit
+from inference.class_stats import ClassStats, shrunk_covariance, unit
 from inference.open_set import Regions
 from inference.values import Label, Prediction, TaughtClass
 
@@ -108,12 +108,9 @@ def fit_head(trained: ClassStats, taught: list[TaughtClass], regions: Regions) -
     """Fit on the trained statistics plus every taught class (classes below MIN_EXAMPLES left out)."""
     ready = [t for t in taught if len(t.examples) >= MIN_EXAMPLES]
     stats = trained + ClassStats.from_examples({str(i): t.examples for i, t in enumerate(ready)})
-    dim = stats.means.shape[1]
-    covariance = stats.scatter / max(stats.rows, 1)
-    covariance = (1 - SHRINKAGE) * covariance + SHRINKAGE * np.trace(covariance) / dim * np.eye(dim)
-    precision = np.linalg.inv(covariance)
+    precision = np.linalg.inv(shrunk_covariance(stats.scatter, stats.rows, SHRINKAGE))
     weights = precision @ stats.means.T
-    spread = float(np.trace(precision @ stats.scatter) / max(stats.rows, 1))
+    spread = float(np.einsum("ij,ji->", precision, stats.scatter) / max(stats.rows, 1))
     bias = -0.5 * np.einsum("kd,dk->k", stats.means, weights) + 0.5 * spread / np.maximum(stats.photos, 1)
     return FewShotHead(
         names=trained.names + tuple(t.name for t in ready),

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.class_stats import ClassStats, load_trained_stats, unit
+from inference.class_stats import ClassStats, load_trained_stats, shrunk_covariance, unit
 from inference.model_folder import REGIONS_FILE
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,9 @@ class Regions:
         """The metric from the trained classes' statistics and the ImageNet layer's weights (dim×1000)."""
         weights = np.asarray(imagenet_weights, dtype=np.float64)
         scatter = weights.T @ stats.scatter @ weights
-        covariance = scatter / max(stats.rows, 1)
-        size = covariance.shape[0]
-        covariance = (1 - shrinkage) * covariance + shrinkage * np.trace(covariance) / size * np.eye(size)
-        values, vectors = np.linalg.eigh(covariance)
+        values, vectors = np.linalg.eigh(shrunk_covariance(scatter, stats.rows, shrinkage))
         whitening = vectors / np.sqrt(values)
-        spread = float(np.trace(whitening.T @ scatter @ whitening) / max(stats.rows, 1))
+        spread = float(np.einsum("ij,ij->", whitening, scatter @ whitening) / max(stats.rows, 1))
         return cls((weights @ whitening).astype(np.float32), spread, radius)
 
     def project(self, embeddings: np.ndarray) -> np.ndarray:
