@@ -20,7 +20,7 @@ import numpy as np
 from inference.classifier import Classifier
 from inference.decode import DEFAULT_MAX_PIXELS, MODEL_SIZE, VIEW_CROP, decode_views, decoded_bytes
 from inference.decode_budget import DecodeBudget
-from inference.few_shot import MIN_EXAMPLES, FewShotHead, fit_head, load_taught, resemblance
+from inference.few_shot import MIN_EXAMPLES, FewShotHead, fit_head, load_taught, resemblance, usable
 from inference.model_folder import TAUGHT_FILE
 from inference.values import Prediction, TaughtClass
 from storage import taught
@@ -243,7 +243,7 @@ class Teaching:
         async with self._refitting:
             for target in dict.fromkeys(scopes):
                 shared, own = await self._classes(target)
-                if any(len(t.examples) >= MIN_EXAMPLES for t in shared + own):
+                if usable(shared + own):
                     self._heads[target] = await asyncio.to_thread(
                         fit_head, self.trained, shared + own, self.classifier.regions
                     )

@@ -42,8 +42,9 @@ IMAGENET_LABELS = Path(__file__).with_name("imagenet_labels.txt")
 # thread, keep two cores busy without XNNPACK's idle workers spinning while the other model works
 # (docs/benchmarks.md, issue 23). A classifier alone (scripts, calibration) gets every core.
 INTERPRETER_THREADS = 1
-# How closely the ImageNet layer read from the file must reproduce the model's own output: an int8
-# model's probabilities come in steps of 1/256 (a float one's agree within 1e-6; a wrong bias is off by 0.02).
+# How closely the ImageNet layer read from the file must reproduce the model's own output: an int8 model's
+# logits come in steps of about 0.07 before its float softmax (0.002 off on the probe; a float model's agree
+# within 1e-6; a wrong bias is off by 0.02).
 PROBE_TOLERANCE = 1e-2
 # Subjects below this probability are not passed on at all; `inference.scene` decides which are sure.
 SUBJECT_FLOOR = 0.05

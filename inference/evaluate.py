@@ -27,7 +27,7 @@ import numpy as np
 from inference.classifier import Classifier
 from inference.dataset import IMAGE_SUFFIXES, PhotoSet, load_photo_set
 from inference.decode import decode_image
-from inference.model_folder import KERAS_FILE, METRICS_FILE
+from inference.model_folder import EARLIER_PRECISION, KERAS_FILE, METRICS_FILE
 from inference.report import Scores, format_scores, score, write_model_card
 
 
@@ -127,14 +127,18 @@ def comparison(
     return [f"| | {names[0]} | {names[1]} |", "|---|---:|---:|", *(f"| {' | '.join(row)} |" for row in rows)]
 
 
-def served(classifier: Classifier, photos: PhotoSet, views: int) -> np.ndarray:
-    """Custom-class probabilities of the LiteRT model, averaged over the photo and (with --flip) its mirror."""
-    images = [photos.images, photos.images[:, :, ::-1]][:views]
-    return sum(tflite_probabilities(classifier, v) for v in images) / len(images)
+def seen(photos: PhotoSet, flip: bool) -> list[np.ndarray]:
+    """The photos, and with --flip their mirror images too (test-time flip averages over both)."""
+    return [photos.images, photos.images[:, :, ::-1]] if flip else [photos.images]
+
+
+def served(classifier: Classifier, views: list[np.ndarray]) -> np.ndarray:
+    """Custom-class probabilities of the LiteRT model, averaged over the views."""
+    return sum(tflite_probabilities(classifier, v) for v in views) / len(views)
 
 
 def precision(model_dir: Path) -> str:
-    return json.loads((model_dir / METRICS_FILE).read_text()).get("precision", "fp16")
+    return json.loads((model_dir / METRICS_FILE).read_text()).get("precision", EARLIER_PRECISION)
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Scores]:
@@ -142,12 +146,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Scores]:
     photos = load_photo_set(args.data, classes=classifier.classes)
     for path, why in photos.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
-    views = 2 if args.flip else 1
+    views = seen(photos, args.flip)
     results: dict[str, Scores] = {}
-    probabilities: dict[str, np.ndarray] = {"litert": served(classifier, photos, views)}
+    probabilities: dict[str, np.ndarray] = {"litert": served(classifier, views)}
     if not args.tflite_only and (args.model / KERAS_FILE).exists():
-        mirrored = [photos.images, photos.images[:, :, ::-1]][:views]
-        probabilities["keras"] = sum(keras_probabilities(args.model, v) for v in mirrored) / views
+        probabilities["keras"] = sum(keras_probabilities(args.model, v) for v in views) / len(views)
     for name, probs in probabilities.items():
         results[name] = score(photos.labels, probs.argmax(axis=1), photos.classes)
         print(format_scores(f"{name} on {args.data}", results[name], photos.classes), end="\n\n")
@@ -164,7 +167,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Scores]:
         print(f"Keras and LiteRT agree on {agree:.2%} of photos; largest probability difference {gap:.4f}")
     if args.compare:
         other = Classifier(args.compare, people_model=None)
-        accuracy = score(photos.labels, served(other, photos, views).argmax(axis=1), photos.classes)
+        accuracy = score(photos.labels, served(other, views).argmax(axis=1), photos.classes)
         names = (f"{args.model} ({precision(args.model)})", f"{args.compare} ({precision(args.compare)})")
         pair = (figures, open_set_figures(other, photos, unknown)) if unknown else None
         args.comparison = comparison(names, (results["litert"], accuracy), pair)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import keras
@@ -23,15 +23,15 @@ from inference.report import write_model_card
 OUTPUTS = ("custom", "imagenet", "embedding")  # the serving model's outputs, in order
 
 
-def converter(saved_model: Path, precision: str, views: Sequence[np.ndarray] = ()) -> Callable[[], bytes]:
-    """The LiteRT conversion of a SavedModel at a precision (docs/benchmarks.md compares them).
+def converted(saved_model: Path, precision: str, views: Sequence[np.ndarray] = ()) -> bytes:
+    """A SavedModel as LiteRT at a precision (docs/benchmarks.md compares them).
 
     int8 (the default): weights and activations as 8-bit integers, their ranges
     measured on `views`, the training photos as training saw them (each photo
     and its augmented copies); inputs and outputs stay float. Half the CPU of
     float on these cores; dev accuracy, the open set and bench.real_photos
-    within half a point of float or better (docs/benchmarks.md). The two softmaxes stay float: in int8 they
-    come in steps of 1/256, so the ImageNet classes below 0.002 (a third of
+    within half a point of float or better (docs/benchmarks.md). The two
+    softmaxes stay float: in int8 they come in steps of 1/256, so the ImageNet classes below 0.002 (a third of
     the probability on some photos, and what a subject such as "dog" adds up)
     would read as zero. fp16: float16 weights, which XNNPACK expands to float32
     at load (half the file of fp32, the same results). Only builtin ops: the
@@ -49,7 +49,7 @@ def converter(saved_model: Path, precision: str, views: Sequence[np.ndarray] = (
         convert.optimizations = [tf.lite.Optimize.DEFAULT]
         convert.target_spec.supported_types = [tf.float16]
     if precision != "int8":
-        return convert.convert
+        return convert.convert()
 
     def photos() -> Iterator[list[np.ndarray]]:
         return ([view[i : i + 1].astype(np.float32)] for view in views for i in range(len(view)))
@@ -61,7 +61,7 @@ def converter(saved_model: Path, precision: str, views: Sequence[np.ndarray] = (
         debug_dataset=photos,
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["SOFTMAX"]),
     )
-    return selective.get_nondebug_quantized_model
+    return selective.get_nondebug_quantized_model()
 
 
 def export_model(
@@ -76,7 +76,7 @@ def export_model(
     tflite = out / MODEL_FILE
     with tempfile.TemporaryDirectory() as saved:
         server.export(saved, format="tf_saved_model", verbose=False)
-        tflite.write_bytes(converter(Path(saved), precision, views)())
+        tflite.write_bytes(converted(Path(saved), precision, views))
     version = f"{metrics['backbone']}-{hashlib.sha256(tflite.read_bytes()).hexdigest()[:12]}"
     metrics = {**metrics, "version": version, "precision": precision}
     labels = {

@@ -104,9 +104,14 @@ class FewShotHead:
         )
 
 
+def usable(taught: list[TaughtClass]) -> list[TaughtClass]:
+    """The taught classes with enough photos to be used (MIN_EXAMPLES); the rest wait for more."""
+    return [t for t in taught if len(t.examples) >= MIN_EXAMPLES]
+
+
 def fit_head(trained: ClassStats, taught: list[TaughtClass], regions: Regions) -> FewShotHead:
-    """Fit on the trained statistics plus every taught class (classes below MIN_EXAMPLES left out)."""
-    ready = [t for t in taught if len(t.examples) >= MIN_EXAMPLES]
+    """Fit on the trained statistics plus every usable taught class."""
+    ready = usable(taught)
     stats = trained + ClassStats.from_examples({str(i): t.examples for i, t in enumerate(ready)})
     precision = np.linalg.inv(shrunk_covariance(stats.scatter, stats.rows, SHRINKAGE))
     weights = precision @ stats.means.T

@@ -12,6 +12,7 @@ from pathlib import Path
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "flowers"
 MODEL_FILE = "model.tflite"  # what the bot serves (LiteRT)
 PRECISIONS = ("int8", "fp16", "fp32")  # how model.tflite may store the network (inference.export)
+EARLIER_PRECISION = "fp16"  # what a model exported before metrics.json recorded its precision holds
 KERAS_FILE = "model.keras"  # the same graph for inference.evaluate (not committed)
 LABELS_FILE = "labels.json"  # class names, version, output layout
 METRICS_FILE = "metrics.json"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.model_folder import CARD_FILE
+from inference.model_folder import CARD_FILE, EARLIER_PRECISION
 
 
 @dataclass
@@ -135,7 +135,7 @@ def write_model_card(
         ),
         "- Outputs: custom-class softmax, the original ImageNet 1000-class softmax, the pooled embedding",
         "- Input: 224×224 RGB, 0–255; preprocessing is inside the model",
-        f"- Stored as: {PRECISION_NOTES[metrics.get('precision', 'fp16')]}",
+        f"- Stored as: {PRECISION_NOTES[metrics.get('precision', EARLIER_PRECISION)]}",
         "",
         "## Validation split" if held_out else "## Training photos (no validation split held out)",
         "",

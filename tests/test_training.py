@@ -14,7 +14,7 @@ from inference import class_stats, evaluate, train
 from inference.class_stats import ClassStats
 from inference.classifier import Classifier
 from inference.dataset import load_photo_set
-from inference.export import converter, export_model
+from inference.export import converted, export_model
 from inference.few_shot import load_taught, save_taught
 from inference.model_folder import REGIONS_FILE, STATS_FILE, TAUGHT_FILE
 from inference.values import TaughtClass
@@ -144,9 +144,9 @@ def test_an_int8_export_serves_like_its_keras_model(trained: Path, tiny_set: Pat
 
 def test_an_export_precision_is_one_of_three(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs the training views"):
-        converter(tmp_path, "int8")
+        converted(tmp_path, "int8")
     with pytest.raises(ValueError, match="int8, fp16, fp32"):
-        converter(tmp_path, "int4")
+        converted(tmp_path, "int4")
 
 
 def test_split_is_stratified_and_reproducible() -> None:
