@@ -14,9 +14,12 @@ $(BIN)/.installed: requirements.txt requirements-serve.txt
 run: $(BIN)/.installed
 	$(BIN)/python -m bot $(ARGS)
 
+# Two workers, one test file each: most tests wait on a fake server or a bot process rather than
+# compute, so two workers halve the wait on two cores; a file's module fixtures (a trained model,
+# a bot process) are built once. `make test ARGS="-n 0 -k name"` runs one test in this process.
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
