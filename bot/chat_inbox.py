@@ -8,9 +8,11 @@ loses durability for that one item only: it is still answered, and logged.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from storage import inbox, processes
+from storage.coalesce import Coalescer
 from storage.database import Database, DatabaseError
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,7 @@ class ChatInbox:
 
     def __init__(self, db: Database, process: str, max_age: float) -> None:
         self.db, self.process, self.max_age = db, process, max_age
+        self._answered = Coalescer(functools.partial(inbox.answer, db))
 
     async def record(self, bot: int, item: int, payload: str, what: str) -> bool:
         """Record an item; False when it was recorded before (a redelivery)."""
@@ -32,7 +35,7 @@ class ChatInbox:
 
     async def answered(self, bot: int, item: int, what: str) -> None:
         try:
-            await inbox.answer(self.db, bot, item)
+            await self._answered.add((bot, item))
         except DatabaseError as error:
             log.warning("could not mark %s answered (%s)", what, error)
 

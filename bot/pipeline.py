@@ -27,6 +27,7 @@ from inference.decode import ImageRejected, decode_photo, decoded_bytes
 from inference.decode_budget import DecodeBudget
 from inference.scene import Scene, describe, merge
 from storage import adapter_state, installation, processes, request_log, settings, shown, taught, trend_store
+from storage.coalesce import Coalescer
 from storage.database import Database, DatabaseError
 from storage.request_log import LoggedRequest
 from storage.request_writer import RequestWriter
@@ -118,6 +119,7 @@ class Pipeline:
         self.teaching = Teaching(self.db, self.classifier, self.max_image_pixels, self.decode_budget)
         self._starter_blocklist = load_starter_blocklist()
         self._keeping: set[asyncio.Task] = set()
+        self._shown = Coalescer(functools.partial(shown.keep, self.db))
 
     async def answer(
         self,
@@ -295,7 +297,7 @@ class Pipeline:
 
     async def _keep_shown(self, key: str, kept: shown.Shown) -> None:
         try:
-            await shown.keep(self.db, key, kept)
+            await self._shown.add((key, kept))
         except DatabaseError as error:
             log.warning("could not keep an answer for its buttons (%s)", error)
 

@@ -26,11 +26,16 @@ async def receive(db: Database, bot: int, update_id: int, payload: str, process:
     return inserted == 1
 
 
-async def answer(db: Database, bot: int, update_id: int) -> None:
-    await db.write(
-        "UPDATE inbox SET answered_at = ?, payload = NULL WHERE bot = ? AND update_id = ?",
-        (now(), bot, update_id),
-    )
+async def answer(db: Database, items: list[tuple[int, int]]) -> None:
+    """Mark these (bot, update id) answered, one statement per bot."""
+    stamp = now()
+    for bot in sorted({bot for bot, _ in items}):
+        ids = sorted({item for of, item in items if of == bot})
+        marks = ",".join("?" * len(ids))
+        await db.write(
+            f"UPDATE inbox SET answered_at = ?, payload = NULL WHERE bot = ? AND update_id IN ({marks})",
+            (stamp, bot, *ids),
+        )
 
 
 async def adopt(db: Database, bot: int, process: str, alive: set[str], max_age: float) -> list[str]:

@@ -33,25 +33,41 @@ class LoggedRequest:
     photos: int = 1  # a post (an album) is one request
 
 
+COLUMNS = (
+    "created_at, platform, chat_id, user_id, image_sha256, labels, hashtags, latency_ms, total_ms, model_version,"
+    " outcome, error, photos"
+)
+ROWS_PER_STATEMENT = 200  # 13 parameters a row: far below either engine's limit on one statement's
+
+
 async def log_request(db: Database, request: LoggedRequest, at: float | None = None) -> None:
+    await log_requests(db, [(request, now() if at is None else at)])
+
+
+async def log_requests(db: Database, requests: list[tuple[LoggedRequest, float]]) -> None:
+    """Rows (each with when it was asked) in one statement: all of them are written, or none."""
+    marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(requests))
     await db.write(
-        "INSERT INTO requests (created_at, platform, chat_id, user_id, image_sha256, labels, hashtags, latency_ms,"
-        " total_ms, model_version, outcome, error, photos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            now() if at is None else at,
-            request.platform,
-            str(request.chat_id),
-            str(request.user_id),
-            request.image_sha256,
-            json.dumps([[name, round(score, 4)] for name, score in request.labels]),
-            json.dumps(request.hashtags),
-            json.dumps({k: round(v, 2) for k, v in request.latency_ms.items()}),
-            round(sum(request.latency_ms.values()), 2),
-            request.model_version,
-            request.outcome,
-            request.error,
-            request.photos,
-        ),
+        f"INSERT INTO requests ({COLUMNS}) VALUES {marks}",
+        [value for request, at in requests for value in _row(request, at)],
+    )
+
+
+def _row(request: LoggedRequest, at: float) -> tuple:
+    return (
+        at,
+        request.platform,
+        str(request.chat_id),
+        str(request.user_id),
+        request.image_sha256,
+        json.dumps([[name, round(score, 4)] for name, score in request.labels]),
+        json.dumps(request.hashtags),
+        json.dumps({k: round(v, 2) for k, v in request.latency_ms.items()}),
+        round(sum(request.latency_ms.values()), 2),
+        request.model_version,
+        request.outcome,
+        request.error,
+        request.photos,
     )
 
 

@@ -24,17 +24,24 @@ class Shown:
     offset: int = 0  # the first tag on the page shown now
 
 
-async def keep(db: Database, key: str, shown: Shown) -> None:
+async def keep(db: Database, answers: list[tuple[str, Shown]]) -> None:
+    """Keep answers under their keys, in one statement."""
+    stamp = now()
     await db.write(
-        "INSERT INTO shown_answers (key, scene, count, model_version, shown_from, at) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            key,
-            json.dumps([asdict(n) for n in shown.scene.named]),
-            shown.count,
-            shown.model_version,
-            shown.offset,
-            now(),
-        ),
+        "INSERT INTO shown_answers (key, scene, count, model_version, shown_from, at) VALUES "
+        + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(answers)),
+        [
+            value
+            for key, kept in answers
+            for value in (
+                key,
+                json.dumps([asdict(n) for n in kept.scene.named]),
+                kept.count,
+                kept.model_version,
+                kept.offset,
+                stamp,
+            )
+        ],
     )
 
 

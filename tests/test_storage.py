@@ -4,15 +4,19 @@ admin figures, settings, retention."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
 
-from storage import request_log, settings, trend_store
-from storage.database import DAY, SchemaTooNew, connect, open_database, statements
+from storage import inbox, request_log, settings, trend_store
+from storage.coalesce import Coalescer
+from storage.database import DAY, DatabaseError, SchemaTooNew, connect, open_database, statements
 from storage.migrations import MIGRATIONS
+from storage.request_writer import RequestWriter
+from tests.counting_db import CountingWrites
 
 ROOT = Path(__file__).parent.parent
 
@@ -117,6 +121,62 @@ async def test_many_concurrent_writes_of_one_statement_all_succeed(database: Pat
             )
             assert [r for r in results if r is not None] == []
         assert len(await db.execute_fetchall("SELECT query FROM pending_queries")) == 7
+    finally:
+        await db.close()
+
+
+async def test_writes_made_together_go_in_a_few_statements_and_each_lands_once(database: Path | str) -> None:
+    """A hundred replies finishing at once: their log rows and their inbox marks, each in a handful of
+    statements instead of a hundred, every row written once."""
+    db = await open_database(database)
+    counted = CountingWrites(db)
+    try:
+        writer = RequestWriter(counted)
+        for user in range(100):
+            writer.add(request_log.LoggedRequest("telegram", "1", str(user), "ok", hashtags=["daisy"]))
+        await writer.drain()
+        rows = await db.execute_fetchall("SELECT count(*), count(DISTINCT user_id) FROM requests")
+        assert tuple(rows[0]) == (100, 100)
+        assert counted.writes <= 3, counted.writes
+
+        for update in range(100):
+            await inbox.receive(db, 7, update, "{}", "p1")
+        counted.writes = 0
+        marks = Coalescer(functools.partial(inbox.answer, counted))
+        await asyncio.gather(*(marks.add((7, update)) for update in range(100)))
+        assert counted.writes <= 2, counted.writes  # the first alone, then the 99 that came while it ran
+        answered = await db.execute_fetchall("SELECT count(*) FROM inbox WHERE answered_at IS NOT NULL")
+        assert answered[0][0] == 100
+    finally:
+        await db.close()
+
+
+async def test_a_failed_batch_fails_each_of_its_callers_and_the_next_batch_is_written(database: Path | str) -> None:
+    db = await open_database(database)
+    try:
+        started, go_on = asyncio.Event(), asyncio.Event()
+
+        async def keep_rows(users: list[str]) -> None:
+            if "slow" in users:  # holds the first write open while the others arrive
+                started.set()
+                await go_on.wait()
+            if "poison" in users:
+                raise DatabaseError("disk full")
+            await request_log.log_requests(
+                db, [(request_log.LoggedRequest("web", "1", user, "ok"), 0.0) for user in users]
+            )
+
+        rows = Coalescer(keep_rows)
+        first = asyncio.create_task(rows.add("slow"))
+        await started.wait()
+        second = [asyncio.create_task(rows.add(user)) for user in ("a", "poison", "b")]
+        go_on.set()
+        await first
+        results = await asyncio.gather(*second, return_exceptions=True)
+        assert [type(r) for r in results] == [DatabaseError] * 3
+        await rows.add("after")
+        written = await db.execute_fetchall("SELECT user_id FROM requests ORDER BY id")
+        assert [row[0] for row in written] == ["slow", "after"]
     finally:
         await db.close()
 

@@ -15,6 +15,7 @@ from inference.scene import Named, Scene
 from inference.subjects import SubjectTree
 from storage import trend_store
 from storage.database import DAY, open_database
+from tests.counting_db import CountingWrites
 from trends.cache import TrendCache
 from trends.catalogue import Catalogue, entry_key
 from trends.composer import (
@@ -263,6 +264,20 @@ async def test_new_label_is_queued_then_refreshed_into_the_cache(db) -> None:
     assert health.last_success is not None and health.failures == 0
     result = compose_hashtags(DAISY, Catalogue(), facts, load_starter_blocklist())
     assert any(t.media_count for t in result.tags)
+
+
+async def test_a_label_waiting_for_instagram_is_queued_once_not_on_every_reply(db) -> None:
+    """Without an Instagram session nothing is ever searched: the replies after the first write nothing."""
+    counted = CountingWrites(db)
+    cache = TrendCache(counted, Catalogue())
+    await cache.facts_for(DAISY)
+    assert counted.writes == 1
+    for _ in range(5):
+        assert (await cache.facts_for(DAISY)).related == {}
+    assert counted.writes == 1
+    assert await trend_store.due_queries(db, 1e9, 1e9, 10) == ["daisy"]
+    await cache.facts_for(CAT)
+    assert counted.writes == 2, "a new label is still queued"
 
 
 @responses.activate
