@@ -158,6 +158,45 @@ def test_split_is_stratified_and_reproducible() -> None:
     assert set(train_a).isdisjoint(val_a) and len(train_a) + len(val_a) == 15
 
 
+def test_folds_spread_every_class_evenly() -> None:
+    labels = np.array([0] * 10 + [1] * 6)
+    fold_of = train.folds(labels, 3, seed=1)
+    assert np.array_equal(fold_of, train.folds(labels, 3, seed=1))
+    for label in (0, 1):
+        counts = np.bincount(fold_of[labels == label], minlength=3)
+        assert counts.max() - counts.min() <= 1
+
+
+def test_cross_validation_scores_each_fold_and_says_how_long_is_left(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cv"
+    arguments = ["--data", str(tiny_set), "--out", str(out), "--random-weights", "--folds", "3", "--epochs", "2"]
+    code = train.main([*arguments, "--fine-tune", "2", "--fine-tune-epochs", "2", "--batch-size", "8", "--views", "2"])
+    assert code == 0
+    result = json.loads((out / "cross_validation.json").read_text())
+    assert len(result["folds"]) == 3 and all(0.0 <= a <= 1.0 for a in result["folds"])
+    assert result["accuracy"] == pytest.approx(np.mean(result["folds"]), abs=0.05)  # folds of 5 and 4 photos
+    assert set(result["recall"]) == set(COLOURS) and sum(map(sum, result["confusion"])) == 15
+    assert not (out / "model.tflite").exists(), "cross-validation exports nothing"
+    printed = capsys.readouterr().out
+    assert "fold 1/3 · head epoch 1/2" in printed and "fold 3/3 · fine-tuning epoch 2/2" in printed
+    assert re.search(r"fold 1/3 · head epoch 1/2 .*time left: after the first epoch of each kind", printed)
+    assert re.search(r"fold 1/3 · fine-tuning epoch 1/2 .*about \d+ (min \d+ )?s left", printed)
+    assert re.search(r"fold 3/3 · fine-tuning epoch 2/2 .*about 0 s left", printed)
+
+
+def test_training_on_chosen_classes_and_a_class_that_is_not_there(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["--data", str(tiny_set), "--random-weights", "--epochs", "1", "--batch-size", "8"]
+    assert train.main([*arguments, "--out", str(tmp_path / "two"), "--classes", "red,blue", "--folds", "2"]) == 0
+    assert json.loads((tmp_path / "two" / "cross_validation.json").read_text())["classes"] == ["blue", "red"]
+    assert train.main([*arguments, "--out", str(tmp_path / "x"), "--classes", "red,purple"]) == 2
+    error = capsys.readouterr().err
+    assert "--classes names no folder" in error and "purple" in error
+
+
 def test_missing_backbone_weights_are_reported_not_trained_from_scratch(
     tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
