@@ -361,11 +361,12 @@ class Progress:
     def left(self, epochs_done: int) -> str:
         step = self.steps[self.current]
         remaining = [(step, step.epochs - epochs_done), *((s, s.epochs) for s in self.steps[self.current + 1 :])]
-        if any(s.kind not in self.seconds_per_sample for s, epochs in remaining if epochs):
-            return "time left: after the first epoch of each kind"
-        seconds = sum(epochs * s.samples * self.seconds_per_sample[s.kind] for s, epochs in remaining)
-        minutes, seconds = divmod(round(seconds), 60)
-        return f"about {minutes} min {seconds:02d} s left" if minutes else f"about {seconds} s left"
+        rates = self.seconds_per_sample
+        seconds = round(sum(epochs * s.samples * rates[s.kind] for s, epochs in remaining if s.kind in rates))
+        minutes, seconds = divmod(seconds, 60)
+        left = f"about {minutes} min {seconds:02d} s left" if minutes else f"about {seconds} s left"
+        unmeasured = list(dict.fromkeys(s.kind for s, epochs in remaining if epochs and s.kind not in rates))
+        return f"{left} before {', '.join(unmeasured)} (timed on its first epoch)" if unmeasured else left
 
 
 def main(argv: list[str] | None = None) -> int:

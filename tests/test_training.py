@@ -181,7 +181,7 @@ def test_cross_validation_scores_each_fold_and_says_how_long_is_left(
     assert not (out / "model.tflite").exists(), "cross-validation exports nothing"
     printed = capsys.readouterr().out
     assert "fold 1/3 · head epoch 1/2" in printed and "fold 3/3 · fine-tuning epoch 2/2" in printed
-    assert re.search(r"fold 1/3 · head epoch 1/2 .*time left: after the first epoch of each kind", printed)
+    assert re.search(r"fold 1/3 · head epoch 1/2 .*about \d+ s left before fine-tuning \(timed on its first", printed)
     assert re.search(r"fold 1/3 · fine-tuning epoch 1/2 .*about \d+ (min \d+ )?s left", printed)
     assert re.search(r"fold 3/3 · fine-tuning epoch 2/2 .*about 0 s left", printed)
 
