@@ -331,14 +331,14 @@ class Step:
 class Progress:
     """One line per epoch: where the training is and about how long it has left.
 
-    Measured, not guessed: the seconds a photo view takes in each kind of epoch (the head alone
+    Measured, not guessed: the mean seconds a photo view took in each kind of epoch (the head alone
     on pooled features is some fifty times cheaper than fine-tuning), times what remains. An
     early stop skips the rest of its step.
     """
 
     def __init__(self, steps: list[Step]) -> None:
         self.steps, self.current = steps, -1
-        self.seconds_per_sample: dict[str, float] = {}
+        self.timed: dict[str, tuple[float, int]] = {}  # per kind of epoch: seconds and photo views so far
 
     def step(self):
         """The callback for the next `fit`."""
@@ -352,7 +352,8 @@ class Progress:
                 self.began = time.monotonic()
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                progress.seconds_per_sample[step.kind] = (time.monotonic() - self.began) / step.samples
+                seconds, samples = progress.timed.get(step.kind, (0.0, 0))
+                progress.timed[step.kind] = (seconds + time.monotonic() - self.began, samples + step.samples)
                 figures = " ".join(f"{k} {v:.3f}" for k, v in (logs or {}).items())
                 print(f"{step.name} epoch {epoch + 1}/{step.epochs} · {figures} · {progress.left(epoch + 1)}")
 
@@ -361,7 +362,7 @@ class Progress:
     def left(self, epochs_done: int) -> str:
         step = self.steps[self.current]
         remaining = [(step, step.epochs - epochs_done), *((s, s.epochs) for s in self.steps[self.current + 1 :])]
-        rates = self.seconds_per_sample
+        rates = {kind: seconds / samples for kind, (seconds, samples) in self.timed.items()}
         seconds = round(sum(epochs * s.samples * rates[s.kind] for s, epochs in remaining if s.kind in rates))
         minutes, seconds = divmod(seconds, 60)
         left = f"about {minutes} min {seconds:02d} s left" if minutes else f"about {seconds} s left"
