@@ -17,10 +17,13 @@ T = TypeVar("T")
 
 
 class Coalescer(Generic[T]):
-    """Items for `write`, which takes a list of them and writes them in one statement."""
+    """Items for `write`, which takes a list of them (`most` at a time) and writes them in one statement.
 
-    def __init__(self, write: Callable[[list[T]], Awaitable[None]]) -> None:
-        self._write = write
+    `most` keeps a statement's parameters within what both engines take (SQLite's 32,766).
+    """
+
+    def __init__(self, write: Callable[[list[T]], Awaitable[None]], most: int = 500) -> None:
+        self._write, self._most = write, most
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._writing: asyncio.Task | None = None
 
@@ -36,7 +39,7 @@ class Coalescer(Generic[T]):
         batch: list[tuple[T, asyncio.Future[None]]] = []
         try:
             while self._pending:
-                batch, self._pending = self._pending, []
+                batch, self._pending = self._pending[: self._most], self._pending[self._most :]
                 try:
                     await self._write([item for item, _ in batch])
                 except Exception as error:  # noqa: BLE001 — each waiting caller gets its batch's error
