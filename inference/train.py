@@ -101,9 +101,10 @@ def train(args: argparse.Namespace) -> dict:
     print(f"{len(photos.classes)} classes, {len(train_idx)} training and {len(val_idx)} validation photos")
     model = recipe.model()
     views = recipe.views(model, x[train_idx])
-    split_train = np.concatenate([recipe.split_features(model, v) for v in views])
+    held_out = [x[val_idx]] if len(val_idx) else []
+    split_train, *split_val = recipe.split_features(model, [np.concatenate(views), *held_out])
     y_train = np.tile(y[train_idx], args.views)
-    validation = (recipe.split_features(model, x[val_idx]), y[val_idx]) if len(val_idx) else None
+    validation = (split_val[0], y[val_idx]) if split_val else None
     progress = Progress(recipe.plan(len(split_train), ""))
     history = recipe.fit(model, split_train, y_train, validation, progress)
     server = model.serving()
@@ -154,7 +155,7 @@ def cross_validate(args: argparse.Namespace) -> dict:
     x, y = photos.images.astype("float32"), photos.labels
     fold_of = folds(y, args.folds, args.seed)
     first = recipe.model()
-    split = [recipe.split_features(first, view) for view in recipe.views(first, x)]
+    split = recipe.split_features(first, recipe.views(first, x))
     train_size = int(np.sum(fold_of != 0)) * args.views
     progress = Progress(
         [step for k in range(args.folds) for step in recipe.plan(train_size, f"fold {k + 1}/{args.folds} · ")]
@@ -242,16 +243,17 @@ class Recipe:
         print(f"computing frozen features for {self.args.views} view(s) of {len(images)} photos")
         return [images] + [augmented() for _ in range(self.args.views - 1)]
 
-    def split_features(self, model, images: np.ndarray) -> np.ndarray:
-        """The frozen lower part's output, computed once per view: the trainable part then trains for many
-        epochs on this cache, minutes instead of an hour on two cores."""
-        return model.features().predict(images, batch_size=self.args.batch_size, verbose=0)
+    def split_features(self, model, images: list[np.ndarray]) -> list[np.ndarray]:
+        """The frozen lower part's output for each array of photos, computed once per view: the trainable
+        part then trains for many epochs on this cache, minutes instead of an hour on two cores."""
+        lower = model.features()
+        return [lower.predict(batch, batch_size=self.args.batch_size, verbose=0) for batch in images]
 
     def plan(self, samples: int, where: str) -> list[Step]:
         args = self.args
-        steps = [Step(f"{where}head", args.epochs, samples)]
+        steps = [Step(where, "head", args.epochs, samples)]
         if args.fine_tune:
-            steps.append(Step(f"{where}fine-tuning", args.fine_tune_epochs, samples))
+            steps.append(Step(where, "fine-tuning", args.fine_tune_epochs, samples))
         return steps
 
     def fit(
@@ -317,15 +319,12 @@ class Recipe:
 
 @dataclass
 class Step:
-    """One `fit` of the training: its name, its epochs and the photo views each epoch goes through."""
+    """One `fit` of the training: where (the fold), what kind, its epochs and the photo views each goes through."""
 
-    name: str
+    where: str
+    kind: str
     epochs: int
     samples: int
-
-    @property
-    def kind(self) -> str:
-        return self.name.rpartition(" · ")[2]
 
 
 class Progress:
@@ -355,7 +354,8 @@ class Progress:
                 seconds, samples = progress.timed.get(step.kind, (0.0, 0))
                 progress.timed[step.kind] = (seconds + time.monotonic() - self.began, samples + step.samples)
                 figures = " ".join(f"{k} {v:.3f}" for k, v in (logs or {}).items())
-                print(f"{step.name} epoch {epoch + 1}/{step.epochs} · {figures} · {progress.left(epoch + 1)}")
+                where = f"{step.where}{step.kind} epoch {epoch + 1}/{step.epochs}"
+                print(f"{where} · {figures} · {progress.left(epoch + 1)}")
 
         return Callback()
 

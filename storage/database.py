@@ -108,6 +108,12 @@ def statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
+def rows_of_values(rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """`(?, …), (?, …)` for rows inserted in one statement (all of them or none), and their values in order."""
+    marks = "(" + ", ".join("?" * len(rows[0])) + ")"
+    return ", ".join([marks] * len(rows)), [value for row in rows for value in row]
+
+
 def now() -> float:
     """Unix time; one place so every table stores time the same way."""
     return time.time()

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from storage.database import DAY, Database, now
+from storage.database import DAY, Database, now, rows_of_values
 
 
 @dataclass
@@ -46,11 +46,8 @@ async def log_request(db: Database, request: LoggedRequest, at: float | None = N
 
 async def log_requests(db: Database, requests: list[tuple[LoggedRequest, float]]) -> None:
     """Rows (each with when it was asked) in one statement: all of them are written, or none."""
-    marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(requests))
-    await db.write(
-        f"INSERT INTO requests ({COLUMNS}) VALUES {marks}",
-        [value for request, at in requests for value in _row(request, at)],
-    )
+    marks, values = rows_of_values([_row(request, at) for request, at in requests])
+    await db.write(f"INSERT INTO requests ({COLUMNS}) VALUES {marks}", values)
 
 
 def _row(request: LoggedRequest, at: float) -> tuple:

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from inference.scene import Named, Scene
-from storage.database import DAY, Database, now
+from storage.database import DAY, Database, now, rows_of_values
 
 KEPT_DAYS = 2.0
 
@@ -27,22 +27,14 @@ class Shown:
 async def keep(db: Database, answers: list[tuple[str, Shown]]) -> None:
     """Keep answers under their keys, in one statement."""
     stamp = now()
-    await db.write(
-        "INSERT INTO shown_answers (key, scene, count, model_version, shown_from, at) VALUES "
-        + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(answers)),
+    marks, values = rows_of_values(
         [
-            value
+            (key, json.dumps([asdict(n) for n in kept.scene.named]), kept.count, kept.model_version, kept.offset, stamp)
             for key, kept in answers
-            for value in (
-                key,
-                json.dumps([asdict(n) for n in kept.scene.named]),
-                kept.count,
-                kept.model_version,
-                kept.offset,
-                stamp,
-            )
-        ],
+        ]
     )
+    columns = "key, scene, count, model_version, shown_from, at"
+    await db.write(f"INSERT INTO shown_answers ({columns}) VALUES {marks}", values)
 
 
 async def find(db: Database, key: str) -> Shown | None:
