@@ -24,11 +24,11 @@ from typing import Protocol
 import numpy as np
 
 from bot.config import Config, load_config_or_exit
+from bot.health import token_lines
 from bot.logs import setup_logging
 from bot.memory import give_back
 from bot.pipeline import Pipeline
 from bot.render import adapter_line, count_lines, subject_line, tier_summary
-from bot.token_check import token_lines
 from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.model_folder import REGIONS_FILE, STATS_FILE
@@ -219,9 +219,9 @@ async def serve(config: Config) -> int:
     when that can help (not after a rejected token). When no chat adapter is left the process
     exits with status 3.
     """
-    from bot.discord_bot import DiscordAdapter
-    from bot.telegram_bot import TelegramAdapter
-    from bot.web import WebAdapter
+    from bot.discord.adapter import DiscordAdapter
+    from bot.telegram.adapter import TelegramAdapter
+    from bot.web.adapter import WebAdapter
 
     pipeline = await open_pipeline(config)
     stop = asyncio.Event()

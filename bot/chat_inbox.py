@@ -1,7 +1,7 @@
 """What both chat platforms' durable receipt shares: one bot's rows of `storage.inbox`, kept tolerant.
 
-Telegram's updates (`bot.telegram_inbox`) and Discord's deferred commands
-(`bot.discord_inbox`) are recorded before they are handled and marked answered
+Telegram's updates (`bot.telegram.inbox`) and Discord's deferred commands
+(`bot.discord.inbox`) are recorded before they are handled and marked answered
 after; a process taking over answers what a dead one left. A database error
 loses durability for that one item only: it is still answered, and logged.
 """

@@ -1,6 +1,6 @@
 """Secrets this installation makes for itself once, kept in its database (mode 0600, or PostgreSQL's own).
 
-The web side keys its client ids with one (`bot.web_security.ClientIds`): made at
+The web side keys its client ids with one (`bot.web.security.ClientIds`): made at
 the first start, shared by every process on the database, never in a log or `.env`.
 """
 

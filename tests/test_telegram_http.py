@@ -10,7 +10,7 @@ from aiohttp import web
 from telegram import Bot, InputFile
 from telegram.error import NetworkError, TimedOut
 
-from bot.telegram_http import AiohttpTransport
+from bot.telegram.http import AiohttpTransport
 from tests.bot_process import free_port
 
 

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestServer
 
 from bot.config import Config, ConfigError, load_config
 from bot.pipeline import Pipeline
-from bot.web import WebSide
-from bot.web_security import ClientIds
+from bot.web.adapter import WebSide
+from bot.web.security import ClientIds
 
 
 @pytest.fixture

@@ -135,7 +135,7 @@ def test_connections_beyond_the_file_limit_are_turned_away_and_logged_once(tmp_p
     once, `accept()` never runs out of files, and the page answers as soon as the clients let go."""
     import select
 
-    from bot.web_security import BACKLOG
+    from bot.web.security import BACKLOG
 
     capped = WebBot(tmp_path, file_limit=FILE_LIMIT, WEB_IDLE_TIMEOUT_SECONDS="120")
     silent = [socket.create_connection(("127.0.0.1", capped.port), timeout=30) for _ in range(120)]

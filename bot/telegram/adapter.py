@@ -50,11 +50,11 @@ from bot.render import (
     tier_summary,
     too_big_text,
 )
-from bot.telegram_albums import Albums
-from bot.telegram_http import AiohttpTransport
-from bot.telegram_inbox import AnsweringProcessor, DurableQueue, Inbox
-from bot.telegram_lessons import TelegramLessons, is_bot_admin
-from bot.telegram_retry import RetryingRateLimiter, with_retries
+from bot.telegram.albums import Albums
+from bot.telegram.http import AiohttpTransport
+from bot.telegram.inbox import AnsweringProcessor, DurableQueue, Inbox
+from bot.telegram.lessons import TelegramLessons, is_bot_admin
+from bot.telegram.retry import RetryingRateLimiter, with_retries
 from inference.decode import MODEL_SIZE, ImageRejected, might_be_image
 from inference.scene import Scene
 from storage import shown

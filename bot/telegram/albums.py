@@ -4,7 +4,7 @@ Telegram sends an album as separate messages that share a `media_group_id`,
 within a second or so, and never says how many there are. So the first photo
 of an album waits until none has come for `quiet` seconds and then answers
 for all of them; the others wait for that answer. Each photo's update stays
-unanswered in the durable inbox (`bot.telegram_inbox`) until the album's
+unanswered in the durable inbox (`bot.telegram.inbox`) until the album's
 answer is sent, so a crash in between replays the whole album.
 """
 

@@ -12,14 +12,14 @@ from telegram import Bot
 from telegram.error import InvalidToken, NetworkError
 
 from bot.config import Config
-from bot.telegram_http import AiohttpTransport
+from bot.telegram.http import AiohttpTransport
 
 TIMEOUT_SECONDS = 10
 
 
 async def telegram_token(config: Config) -> tuple[str, bool]:
     """getMe through python-telegram-bot, as the adapter starts; the line to print and whether all is well."""
-    from bot.telegram_bot import TelegramAdapter
+    from bot.telegram.adapter import TelegramAdapter
 
     transport = AiohttpTransport(pool_size=1)
     bot = Bot(

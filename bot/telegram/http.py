@@ -70,7 +70,7 @@ class AiohttpTransport(BaseRequest):
             # Nothing reached Telegram, so trying again cannot post a message twice.
             raise NetworkError(f"aiohttp.{type(error).__name__}: connect timeout") from error
         except TimeoutError as error:
-            # Sent, but no answer in time: it may have arrived (see bot.telegram_retry).
+            # Sent, but no answer in time: it may have arrived (see bot.telegram.retry).
             raise TimedOut from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error

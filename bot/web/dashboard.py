@@ -6,8 +6,8 @@ import time
 from html import escape
 from typing import TYPE_CHECKING
 
-from bot.charts import horizontal_bars, lines, stacked_bars
 from bot.render import adapter_line, request_log_line
+from bot.web.charts import horizontal_bars, lines, stacked_bars
 
 if TYPE_CHECKING:
     from bot.pipeline import Report

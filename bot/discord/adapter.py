@@ -2,7 +2,7 @@
 
 Commands validate, defer within Discord's 3-second deadline, call the shared
 `Pipeline`, and follow up. A deferred `/hashtags` is recorded until answered
-(`bot.discord_inbox`), so one a crash interrupted is answered after the
+(`bot.discord.inbox`), so one a crash interrupted is answered after the
 restart, or by another process. Commands are described where they are
 defined; syncing them with Discord is `deploy/discord_sync.py`'s job, never
 done at start. The bot needs no privileged intents.
@@ -23,7 +23,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from bot.config import Config
-from bot.discord_inbox import DiscordInbox, PendingCommand
+from bot.discord.inbox import DiscordInbox, PendingCommand
 from bot.pipeline import Answer, Pipeline
 from bot.render import (
     APOLOGY,

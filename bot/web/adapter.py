@@ -1,6 +1,6 @@
 """The web side, in the bot's own process: a page to try it, its JSON API, and the admins' dashboard.
 
-    GET  /                  the try-it page (static, every asset served from bot/web_static)
+    GET  /                  the try-it page (static, every asset served from bot/web/static)
     POST /api/hashtags      a photo as the body or as multipart field "image" → JSON (see README)
     GET  /api/answers/{id}  the same answer with another number of tags (?count=), without the photo again
     GET  /admin             the dashboard page; its figures come from
@@ -12,7 +12,7 @@ aiohttp's server (already installed with discord.py). Listening on
 a bearer token (config refuses to start without it). Tokens are compared in
 constant time and never logged: aiohttp's access log is off, and the bot's
 own line per request carries no header. What every request passes through
-first (connection limits, proxies, host names, headers) is `bot.web_security`.
+first (connection limits, proxies, host names, headers) is `bot.web.security`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.config import Config
-from bot.dashboard import render_dashboard
 from bot.flood import FloodGuard
 from bot.pipeline import Pipeline
 from bot.render import APOLOGY, TIER_NAMES, post_note, subject_line, too_big_text
-from bot.web_security import (
+from bot.web.dashboard import render_dashboard
+from bot.web.security import (
     BACKLOG,
     ClientIds,
     ConnectionCap,
@@ -48,7 +48,7 @@ from trends.composer import ChosenTag, ComposedTags
 
 log = logging.getLogger(__name__)
 PLATFORM = "web"
-STATIC = Path(__file__).with_name("web_static")
+STATIC = Path(__file__).with_name("static")
 PAGES = {"/": "index.html", "/admin": "admin.html"}
 # Multipart framing around the photos: the body may exceed the photos' own limit by this much.
 FORM_OVERHEAD = 64 * 1024

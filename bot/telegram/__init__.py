@@ -1,0 +1,1 @@
+"""Telegram: python-telegram-bot receives photos and commands, the shared pipeline answers them."""
