@@ -17,7 +17,7 @@ import sys
 import discord
 
 from bot.config import Config, load_config_or_exit
-from bot.discord.adapter import build_client
+from bot.discord.client import build_client
 
 
 async def sync(

@@ -13,7 +13,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.config import Config
-from bot.discord.adapter import build_client
+from bot.discord.client import build_client
 from bot.pipeline import Pipeline
 from deploy.discord_sync import sync
 from tests.conftest import FIXTURES, gate_classifier, tablecloth
@@ -243,7 +243,7 @@ async def test_shutdown_lets_commands_in_flight_finish(client, fake, flower_phot
     photo = fake.attachment(data)
     interaction = await fake.slash(708, "hashtags", [image_option(photo)], [photo])
     await fake.wait_for(lambda: fake.responses_to(interaction)[0])
-    finishing = asyncio.create_task(client.commands.finish())
+    finishing = asyncio.create_task(client.handlers.finish())
     await asyncio.sleep(0)
     assert not finishing.done(), "a command is still being answered"
     release.set()
@@ -388,10 +388,10 @@ async def test_a_token_revoked_right_after_ready_stays_reported(fake, config, pi
     """discord.py dispatches `ready` after its wait for GUILD_CREATEs even when the gateway closed for good
     since (the sharded client does): that late event must not report a stopped adapter as receiving. The
     bot waits 0 s; discord.py's default 2 s makes the late event certain."""
-    from bot.discord import adapter
+    from bot.discord import client
     from bot.discord.adapter import DiscordAdapter
 
-    monkeypatch.setattr(adapter, "GUILD_READY_WAIT", 2.0)
+    monkeypatch.setattr(client, "GUILD_READY_WAIT", 2.0)
 
     config = dataclasses.replace(
         config, discord_token=TOKEN, discord_api_base_url=fake.api_url, discord_sharded=sharded
@@ -462,7 +462,7 @@ async def test_skipped_images_are_named_and_every_answer_fits(client, fake, flow
 
 def test_long_answers_are_split_between_parts_and_cut_with_their_block_closed() -> None:
     """Four answers of 30 tags with counts pass Discord's 2000 characters: one message each, none cut open."""
-    from bot.discord.adapter import fit
+    from bot.discord.render import fit
 
     tags = " ".join(f"#verylonghashtag{i:02d}" for i in range(30))
     counts = "\n".join(f"#verylonghashtag{i:02d} — 1.2M posts, popular" for i in range(30))
@@ -476,13 +476,13 @@ def test_long_answers_are_split_between_parts_and_cut_with_their_block_closed() 
 
 async def test_a_command_cut_short_by_shutdown_is_told_to_try_again(client, fake, flower_photos, pipeline) -> None:
     """Past the shutdown grace a command is stopped, told so privately, and logged once as cancelled."""
-    from bot.discord.adapter import RESTARTING
+    from bot.discord.commands import RESTARTING
 
     release = gate_classifier(pipeline)
     photo = fake.attachment(next(iter(flower_photos.values())))
     interaction = await fake.slash(730, "hashtags", [image_option(photo)], [photo])
     await fake.wait_for(lambda: fake.responses_to(interaction)[0])
-    await client.commands.finish(timeout=0.1)
+    await client.handlers.finish(timeout=0.1)
     _, followups = await answered(fake, interaction)
     assert followups == [followups[0]] and followups[0]["content"] == RESTARTING and followups[0]["flags"] & EPHEMERAL
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)

@@ -13,7 +13,7 @@ from telegram.ext import Application
 
 from bot.config import Config
 from bot.pipeline import Pipeline
-from bot.telegram.adapter import build_application
+from bot.telegram.application import build_application
 from tests.conftest import gate_classifier, tablecloth
 from tests.fake_telegram import TOKEN, FakeTelegram
 
@@ -306,7 +306,7 @@ async def test_fifty_users_at_once_are_all_answered(app, fake: FakeTelegram, flo
 
 
 def test_copy_button_is_left_out_when_the_line_is_too_long() -> None:
-    from bot.telegram.adapter import keyboard
+    from bot.telegram.render import keyboard
     from trends.composer import ChosenTag, ComposedTags
 
     long_tags = ComposedTags(

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.config import Config, ConfigError, load_config
 from bot.pipeline import Pipeline
-from bot.web.adapter import WebSide
+from bot.web.routes import WebHandlers
 from bot.web.security import ClientIds
 
 
@@ -22,7 +22,7 @@ async def serve(config: Config, pipeline: Pipeline) -> AsyncIterator[Callable]:
     servers: list[TestServer] = []
 
     async def start(**fields) -> str:
-        side = WebSide(dataclasses.replace(config, **fields), pipeline, ClientIds(b"test key"))
+        side = WebHandlers(dataclasses.replace(config, **fields), pipeline, ClientIds(b"test key"))
         server = TestServer(side.application(), host="127.0.0.1")
         await server.start_server()
         servers.append(server)
