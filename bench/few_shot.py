@@ -43,10 +43,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.serving import FLOWERS_DEV
-from inference.class_stats import ClassStats
 from inference.classifier import Classifier
 from inference.dataset import list_classes, list_photos
 from inference.decode import decode_views
+from inference.embedding_stats import ClassStats
 from inference.few_shot import fit_head, pool_views
 from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.open_set import Regions

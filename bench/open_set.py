@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.real_photos import EXPECTED, SHARED, read_tsv
-from inference.class_stats import ClassStats, embed_photos, unit
+from inference.class_stats import embed_photos
 from inference.classifier import Classifier
 from inference.dataset import list_photos
 from inference.decode import decode_image
+from inference.embedding_stats import ClassStats, unit
 from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.open_set import Regions
 

@@ -33,7 +33,8 @@ from inference.classifier import Classifier
 from inference.decode import MODEL_SIZE, ImageRejected
 from inference.model_folder import REGIONS_FILE, STATS_FILE
 from storage import adapter_state, inbox, processes, request_log, shown, taught, trend_store
-from storage.database import DAY, DatabaseError, DatabaseUnavailable, SchemaTooNew, open_database
+from storage.database import DAY, open_database
+from storage.errors import DatabaseError, DatabaseUnavailable, SchemaTooNew
 from storage.processes import BEAT_SECONDS
 from trends.catalogue import Catalogue
 from trends.instagram import InstagramClient

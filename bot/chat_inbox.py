@@ -13,7 +13,8 @@ import logging
 
 from storage import inbox, processes
 from storage.coalesce import Coalescer
-from storage.database import Database, DatabaseError
+from storage.database import Database
+from storage.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from inference.decode_budget import DecodeBudget
 from inference.scene import Scene, describe, merge
 from storage import adapter_state, installation, processes, request_log, settings, shown, taught, trend_store
 from storage.coalesce import Coalescer
-from storage.database import Database, DatabaseError
+from storage.database import Database
+from storage.errors import DatabaseError
 from storage.request_log import LoggedRequest
 from storage.request_writer import RequestWriter
 from storage.settings import MAX_TAG_COUNT

@@ -24,7 +24,8 @@ from inference.few_shot import MIN_EXAMPLES, FewShotHead, fit_head, load_taught,
 from inference.model_folder import TAUGHT_FILE
 from inference.values import Prediction, TaughtClass
 from storage import taught
-from storage.database import Database, DatabaseError
+from storage.database import Database
+from storage.errors import DatabaseError
 from trends.tags import is_valid, normalise
 
 log = logging.getLogger(__name__)

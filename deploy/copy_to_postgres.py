@@ -18,7 +18,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from storage.database import Database, DatabaseError, DatabaseUnavailable, SchemaTooNew, open_database
+from storage.database import Database, open_database
+from storage.errors import DatabaseError, DatabaseUnavailable, SchemaTooNew
 
 BATCH = 2000
 # Every table with data, parents before children; `processes` and `adapters` describe processes, not data.

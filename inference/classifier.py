@@ -21,21 +21,18 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from inference.batching import Batcher
 from inference.decode import MODEL_SIZE
+from inference.embedding_stats import ClassStats
 from inference.model_folder import DEFAULT_MODEL_DIR, LABELS_FILE, MODEL_FILE, REGIONS_FILE
+from inference.open_set import Regions, load_regions
 from inference.people import PEOPLE_MODEL, PeopleDetector
 from inference.subjects import SubjectTree
 from inference.values import PLAIN_SPREAD, Label, People, Prediction
-
-if TYPE_CHECKING:
-    from inference.class_stats import ClassStats
-    from inference.open_set import Regions
 
 IMAGENET_LABELS = Path(__file__).with_name("imagenet_labels.txt")
 # Threads each interpreter runs on beside the people model. Two interpreters side by side, each on one
@@ -109,8 +106,6 @@ class Classifier:
         self._centres = self.regions.centres(self.trained_stats.means) if self.regions else None
 
     def _load_regions(self) -> tuple[Regions, ClassStats] | tuple[None, None]:
-        from inference.open_set import load_regions
-
         loaded = load_regions(self.model_dir, self.imagenet_top()[0])
         if loaded is None:
             log.warning(

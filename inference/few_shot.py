@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.class_stats import ClassStats, shrunk_covariance, unit
+from inference.embedding_stats import ClassStats, shrunk_covariance, unit
 from inference.open_set import Regions
 from inference.values import Label, Prediction, TaughtClass
 

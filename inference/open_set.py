@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.class_stats import ClassStats, load_trained_stats, shrunk_covariance, unit
+from inference.embedding_stats import ClassStats, load_trained_stats, shrunk_covariance, unit
 from inference.model_folder import REGIONS_FILE
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Every table is read and written through the two calls of `Database`, in SQL
 both engines accept (`?` placeholders, `ON CONFLICT`); each backend runs a
 statement as its own transaction, as SQLite's autocommit does. Driver errors
-come out as `DatabaseError`, so callers handle a full disk or a lost server
+come out as `storage.errors.DatabaseError`, so callers handle a full disk or a lost server
 the same way on either engine.
 """
 
@@ -15,22 +15,11 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
+from storage.errors import SchemaTooNew
 from storage.migrations import MIGRATIONS
 
 HOUR = 3600.0
 DAY = 24 * HOUR
-
-
-class SchemaTooNew(Exception):
-    """The database was written by a newer version of the bot; we refuse to touch it."""
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be opened: a directory without permission, a full disk, a server that does not answer."""
-
-
-class DatabaseError(Exception):
-    """A statement failed (a full disk, a locked file, a lost server); the driver's error is the cause."""
 
 
 class Database(Protocol):

@@ -20,7 +20,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
-from storage.database import DatabaseError, DatabaseUnavailable
+from storage.errors import DatabaseError, DatabaseUnavailable
 
 POOL_SIZE = 10
 CONNECT_TIMEOUT = 10.0

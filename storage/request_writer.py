@@ -18,7 +18,8 @@ import logging
 from collections import deque
 
 from storage import request_log
-from storage.database import Database, DatabaseError, now
+from storage.database import Database, now
+from storage.errors import DatabaseError
 from storage.request_log import LoggedRequest
 
 log = logging.getLogger(__name__)

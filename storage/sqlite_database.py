@@ -20,7 +20,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.database import DatabaseError, DatabaseUnavailable
+from storage.errors import DatabaseError, DatabaseUnavailable
 
 DRIVER_ERRORS = (aiosqlite.Error, sqlite3.Error)
 WAL_RETRY_SECONDS = 0.02

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from inference import predict
-from inference.class_stats import ClassStats
 from inference.classifier import Classifier, load_imagenet_labels
 from inference.decode import decode_image, decode_photo
+from inference.embedding_stats import ClassStats
 from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.open_set import CLAIM_SHARE, Regions, calibrate
 from inference.people import PeopleDetector, blobs

@@ -13,7 +13,8 @@ import pytest
 
 from storage import inbox, request_log, settings, trend_store
 from storage.coalesce import Coalescer
-from storage.database import DAY, DatabaseError, SchemaTooNew, connect, open_database, statements
+from storage.database import DAY, connect, open_database, statements
+from storage.errors import DatabaseError, SchemaTooNew
 from storage.migrations import MIGRATIONS
 from storage.request_writer import RequestWriter
 from tests.counting_db import CountingWrites

@@ -11,9 +11,9 @@ from PIL import Image
 
 from bot.pipeline import Pipeline
 from bot.teaching import GLOBAL, Teaching, TeachingError, parse_learn
-from inference.class_stats import ClassStats
 from inference.classifier import Classifier
 from inference.decode import decode_image, decode_views
+from inference.embedding_stats import ClassStats
 from inference.few_shot import fit_head, load_taught, pool_views, save_taught
 from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.open_set import Regions, calibrate

@@ -499,7 +499,7 @@ async def test_the_request_log_survives_a_full_disk(app, fake: FakeTelegram, flo
     import subprocess
     import sys
 
-    from storage.database import DatabaseError
+    from storage.errors import DatabaseError
     from storage.request_log import LoggedRequest, log_request
     from tests.bot_process import ROOT, bot_env
 

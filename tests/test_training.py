@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from inference import class_stats, evaluate, train
-from inference.class_stats import ClassStats
 from inference.classifier import Classifier
 from inference.dataset import load_photo_set
+from inference.embedding_stats import ClassStats
 from inference.export import converted, export_model
 from inference.few_shot import load_taught, save_taught
 from inference.model_folder import REGIONS_FILE, STATS_FILE, TAUGHT_FILE

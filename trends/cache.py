@@ -6,7 +6,8 @@ import logging
 
 from inference.scene import Scene
 from storage import trend_store
-from storage.database import Database, DatabaseError
+from storage.database import Database
+from storage.errors import DatabaseError
 from trends.catalogue import Catalogue
 from trends.composer import TrendFacts, candidate_queries, candidates
 from trends.tags import normalise

@@ -15,7 +15,8 @@ import logging
 from dataclasses import dataclass
 
 from storage import trend_store
-from storage.database import DAY, HOUR, Database, DatabaseError
+from storage.database import DAY, HOUR, Database
+from storage.errors import DatabaseError
 from trends.catalogue import Catalogue
 from trends.composer import candidates, searched
 from trends.instagram import InstagramClient, InstagramRefused

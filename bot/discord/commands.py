@@ -29,7 +29,7 @@ from bot.render import APOLOGY, forgot_text, photo_count, settings_text, too_big
 from bot.teaching import GLOBAL, TeachingError, learn_command
 from inference.decode import ImageRejected, might_be_image
 from inference.few_shot import MIN_EXAMPLES
-from storage.database import DatabaseError
+from storage.errors import DatabaseError
 from storage.processes import BEAT_SECONDS
 from storage.settings import MAX_TAG_COUNT, ChatSettings
 

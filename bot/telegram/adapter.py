@@ -13,7 +13,7 @@ from bot.pipeline import Pipeline
 from bot.telegram.application import build_application
 from bot.telegram.handlers import PLATFORM
 from bot.telegram.http import AiohttpTransport
-from storage.database import DatabaseError
+from storage.errors import DatabaseError
 from storage.processes import BEAT_SECONDS
 
 log = logging.getLogger(__name__)
