@@ -17,6 +17,8 @@ from storage.database import Database
 from storage.errors import DatabaseError
 
 log = logging.getLogger(__name__)
+# How often each platform looks for what dead processes left: once a lease can have run out.
+ADOPT_SECONDS = processes.BEAT_SECONDS
 
 
 class ChatInbox:

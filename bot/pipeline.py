@@ -16,11 +16,14 @@ import asyncio
 import functools
 import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from bot.config import Config
+from bot.memory import give_back
 from bot.teaching import GLOBAL, Teaching
 from inference.classifier import Classifier, Prediction
 from inference.decode import ImageRejected, decode_photo, decoded_bytes
@@ -28,7 +31,7 @@ from inference.decode_budget import DecodeBudget
 from inference.scene import Scene, describe, merge
 from storage import adapter_state, installation, processes, request_log, settings, shown, taught, trend_store
 from storage.coalesce import Coalescer
-from storage.database import Database
+from storage.database import Database, open_database
 from storage.errors import DatabaseError
 from storage.request_log import LoggedRequest
 from storage.request_writer import RequestWriter
@@ -222,12 +225,19 @@ class Pipeline:
             self._record(answer.record, (time.perf_counter() - mark) * 1000)
         return sent
 
-    async def chat_settings(self, platform: str, chat_id: str) -> settings.ChatSettings:
-        """How a chat (a Telegram chat, a Discord server) wants its answers."""
-        return await settings.get_chat_settings(self.db, platform, chat_id)
-
-    async def save_chat_settings(self, platform: str, chat_id: str, chosen: settings.ChatSettings) -> None:
+    async def chat_settings(
+        self, platform: str, chat_id: str, tag_count: int | None = None, show_counts: bool | None = None
+    ) -> settings.ChatSettings:
+        """How a chat (a Telegram chat, a Discord server) wants its answers, with what is given changed and saved."""
+        current = await settings.get_chat_settings(self.db, platform, chat_id)
+        if tag_count is None and show_counts is None:
+            return current
+        chosen = settings.ChatSettings(
+            current.tag_count if tag_count is None else tag_count,
+            current.show_counts if show_counts is None else show_counts,
+        )
         await settings.save_chat_settings(self.db, platform, chat_id, chosen)
+        return chosen
 
     async def installation_secret(self, name: str) -> bytes:
         """A secret this installation made for itself at its first start (`storage.installation`)."""
@@ -289,20 +299,58 @@ class Pipeline:
         """Until `count` requests have been written (or wait in memory for the disk): for shutdown and tests."""
         await self.writer.wait_handled(count)
 
-    def keep_shown(self, key: str, kept: shown.Shown) -> None:
-        """Keep an answer for its buttons in the background: the reply never waits for the database, and a
-        tap comes seconds later. If it cannot be kept, the buttons say the answer is too old."""
-        task = asyncio.create_task(self._keep_shown(key, kept))
+    def keep(self, answer: Answer) -> tuple[str, shown.Shown]:
+        """Keep an answer for its buttons (Telegram) or another tag count (the web), under a new key no other
+        process sharing the database hands out. In the background: the reply never waits for the database,
+        and a tap comes seconds later. If it cannot be kept, asking for it says the answer is too old."""
+        key = secrets.token_urlsafe(12)
+        kept = shown.Shown(
+            answer.scene, len(answer.tags.tags) or self.default_tag_count, answer.prediction.model_version
+        )
+        task = asyncio.create_task(self._keep(key, kept))
         self._keeping.add(task)
         task.add_done_callback(self._keeping.discard)
+        return key, kept
 
-    async def _keep_shown(self, key: str, kept: shown.Shown) -> None:
+    async def _keep(self, key: str, kept: shown.Shown) -> None:
         try:
             await self._shown.add((key, kept))
         except DatabaseError as error:
             log.warning("could not keep an answer for its buttons (%s)", error)
 
+    async def kept(self, key: str) -> shown.Shown | None:
+        """An answer kept by `keep`; None once it is too old."""
+        return await shown.find(self.db, key)
+
+    async def turn(self, key: str, offset: int) -> None:
+        """The kept answer now shows its tags from `offset` on ('More tags')."""
+        await shown.turn(self.db, key, offset)
+
+    async def close(self) -> None:
+        """Finish the background writes, stop the model threads, close the database."""
+        await self.drain()
+        await self.classifier.aclose()
+        await self.db.close()
+
     async def drain(self) -> None:
         """Wait for background writes: the log's and the kept answers' (clean shutdown, tests)."""
         await asyncio.gather(*self._keeping)
         await self.writer.drain()
+
+
+async def open_pipeline(config: Config) -> Pipeline:
+    """The process's one pipeline: the model loaded, the database opened, the taught labels fitted."""
+    classifier = Classifier(config.model_dir, confidence=config.confidence)
+    db = await open_database(config.database)
+    pipeline = Pipeline(
+        classifier,
+        db,
+        Catalogue(),
+        config.default_tag_count,
+        config.max_image_pixels,
+        config.log_backlog,
+        config.decode_memory_mb * 1_000_000,
+    )
+    await pipeline.teaching.load()
+    give_back()  # what loading the models and fitting the regions left behind
+    return pipeline

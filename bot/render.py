@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from inference.scene import Scene
 from storage.adapter_state import AdapterState
-from storage.settings import ChatSettings
+from storage.settings import MAX_TAG_COUNT, ChatSettings
 from trends.composer import ChosenTag, ComposedTags
 from trends.tiers import MEDIUM, MEGA, NICHE, ORDER, POPULAR, TINY, UNKNOWN
 
@@ -48,6 +48,14 @@ def count_lines(tags: ComposedTags) -> list[str]:
     return lines
 
 
+def note_lines(tags: ComposedTags, with_counts: bool) -> list[str]:
+    """The lines under the tags: each tag's post count, or the short summary of their tiers."""
+    if with_counts:
+        return count_lines(tags)
+    summary = tier_summary(tags.tags)
+    return [summary] if summary else []
+
+
 def tier_summary(tags: tuple[ChosenTag, ...]) -> str:
     """'2 medium, 2 niche, 1 popular', for a one-line note under the tags (tiers nobody knows yet left out)."""
     order = list(ORDER)
@@ -61,12 +69,28 @@ def tier_summary(tags: tuple[ChosenTag, ...]) -> str:
 APOLOGY = "Sorry, something went wrong. Please try again."
 
 
+def too_big(size: int | None, limit: int) -> str | None:
+    """The refusal for a file over `limit` bytes, None for one within it (or of unknown size)."""
+    return too_big_text(size, limit) if size is not None and size > limit else None
+
+
 def too_big_text(size: int | None, limit: int) -> str:
     """'That file is too big (20.1 MB; the limit is 20 MB).': the size rounded up and the limit down, so they differ."""
     shown_limit = f"{math.floor(limit / MB * 10) / 10:.1f}".removesuffix(".0")
     if size is None:
         return f"That file is too big (the limit is {shown_limit} MB)."
     return f"That file is too big ({math.ceil(size / MB * 10) / 10:.1f} MB; the limit is {shown_limit} MB)."
+
+
+# How many tags an answer may have, as every platform tells its users.
+TAG_COUNTS = f"1–{MAX_TAG_COUNT}"
+
+
+def tag_count(value: str | int | None) -> int | None:
+    """A number of tags an answer may have, from an option or what a user typed ("8"); None if it is not one."""
+    if isinstance(value, str):
+        value = int(value) if value.isascii() and value.isdigit() and len(value) <= 3 else None
+    return value if value is not None and 1 <= value <= MAX_TAG_COUNT else None
 
 
 def post_note(answer: Answer, names: list[str] | None = None) -> str:

@@ -23,9 +23,9 @@ from inference.decode_budget import DecodeBudget
 from inference.few_shot import MIN_EXAMPLES, FewShotHead, fit_head, load_taught, resemblance, usable
 from inference.model_folder import TAUGHT_FILE
 from inference.values import Prediction, TaughtClass
-from storage import taught
+from storage import lessons, taught
 from storage.database import Database
-from storage.errors import DatabaseError
+from storage.lessons import Lesson
 from trends.tags import is_valid, normalise
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ GLOBAL = "global"
 MAX_EXAMPLES = 30
 MAX_LABEL_LENGTH = 40
 MAX_TAUGHT_TAGS = 10
+LESSON_IDLE_SECONDS = 15 * 60
 _LABEL = re.compile(r"^[\w][\w '&-]*$")
 
 
@@ -109,7 +110,7 @@ class Teaching:
 
     async def sync(self) -> bool:
         """Refit every head when the taught labels changed since the last look (here or in another process
-        sharing the database); True when they had. The bot calls it every TAUGHT_SYNC_SECONDS (`follow`)."""
+        sharing the database); True when they had. The runner calls it every TAUGHT_SYNC_SECONDS."""
         seen = await taught.version(self.db)
         if seen == self._version or not self.available:
             return False
@@ -119,15 +120,6 @@ class Teaching:
             del self._heads[gone]
         await self._fit(scopes)
         return True
-
-    async def follow(self, interval: float) -> None:
-        """Keep up with labels taught in other processes, `interval` seconds behind at most (plus a refit)."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.sync()
-            except DatabaseError as error:
-                log.warning("could not look for labels taught elsewhere (%s)", error)
 
     async def apply(self, prediction: Prediction, scope: str, photo: bytes) -> Prediction:
         """Let a taught class of `scope` (or a global one) claim the photo.
@@ -201,9 +193,28 @@ class Teaching:
         self._require()
         if not await taught.forget(self.db, scope, name):
             return False
+        if scope == GLOBAL:  # a chat's lesson teaches the global scope
+            await lessons.end_label(self.db, name)
         log.info("forgot scope=%s label=%r", scope, name)
         await self.refit(scope)
         return True
+
+    async def lesson(self, platform: str, chat: str) -> Lesson | None:
+        """The lesson running in a chat (Telegram's /learn … /done), unless idle for LESSON_IDLE_SECONDS.
+
+        Kept in the database, so a photo that reaches another bot process still finds its lesson.
+        """
+        return await lessons.current(self.db, platform, chat, LESSON_IDLE_SECONDS)
+
+    async def begin_lesson(self, platform: str, chat: str, label: str, user: str) -> None:
+        await lessons.start(self.db, platform, chat, label, user)
+
+    async def lesson_photo(self, platform: str, chat: str, rejected: bool = False) -> None:
+        """A photo of the lesson came: the lesson is not idle; `rejected` counts one that could not be used."""
+        await lessons.touch(self.db, platform, chat, rejected)
+
+    async def end_lesson(self, platform: str, chat: str) -> Lesson | None:
+        return await lessons.end(self.db, platform, chat)
 
     async def describe(self, scope: str) -> str:
         """/labels: the model's classes and every class taught for this scope, with example counts."""

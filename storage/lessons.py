@@ -52,6 +52,6 @@ async def end(db: Database, platform: str, chat_id: str) -> Lesson | None:
     return Lesson(rows[0][0], rows[0][1], int(rows[0][2])) if rows else None
 
 
-async def end_label(db: Database, platform: str, label: str) -> None:
+async def end_label(db: Database, label: str) -> None:
     """/forget: lessons of a label that no longer exists end with it."""
-    await db.write("DELETE FROM lessons WHERE platform = ? AND label = ?", (platform, label))
+    await db.write("DELETE FROM lessons WHERE label = ?", (label,))

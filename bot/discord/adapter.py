@@ -12,6 +12,7 @@ from bot.config import Config
 from bot.discord.client import HashtagClient, build_client
 from bot.discord.commands import PLATFORM
 from bot.pipeline import Pipeline
+from bot.retrying import Backoff
 
 log = logging.getLogger(__name__)
 # Back-off between attempts to reach Discord again, in seconds: it doubles from the first to the last.
@@ -63,7 +64,7 @@ class DiscordAdapter:
         log.info("discord adapter starting")
 
     async def _run(self) -> None:
-        delay = self._first_delay
+        backoff = Backoff(self._first_delay, RECONNECT_LAST)
         while True:
             try:
                 await self.client.start(self.config.discord_token)
@@ -71,13 +72,13 @@ class DiscordAdapter:
             except Exception as error:
                 if not self.retryable(error):
                     raise
+                delay = backoff.next()
                 log.warning("discord is not receiving: %s; trying again in %.0f s", self.describe(error), delay)
                 if self._report:
                     await self._report(False, f"{self.describe(error)}; trying again")
             await self.client.close()
             await asyncio.sleep(delay)
             self.client = self._new_client()
-            delay = min(2 * delay, RECONNECT_LAST)
 
     async def stop(self) -> None:
         await self.client.handlers.finish()

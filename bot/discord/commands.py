@@ -21,17 +21,16 @@ import aiohttp
 import discord
 from discord import app_commands
 
+from bot.chat_inbox import ADOPT_SECONDS
 from bot.config import Config
 from bot.discord.inbox import DiscordInbox, PendingCommand
 from bot.discord.render import MESSAGE_LIMIT, answer_markdown, fit, out_of_range
 from bot.pipeline import Pipeline
-from bot.render import APOLOGY, forgot_text, photo_count, settings_text, too_big_text
+from bot.render import APOLOGY, MAX_TAG_COUNT, TAG_COUNTS, forgot_text, photo_count, settings_text, too_big
+from bot.retrying import repeat
 from bot.teaching import GLOBAL, TeachingError, learn_command
 from inference.decode import ImageRejected, might_be_image
 from inference.few_shot import MIN_EXAMPLES
-from storage.errors import DatabaseError
-from storage.processes import BEAT_SECONDS
-from storage.settings import MAX_TAG_COUNT, ChatSettings
 
 log = logging.getLogger(__name__)
 PLATFORM = "discord"
@@ -126,22 +125,22 @@ class DiscordHandlers:
     def start_adopting(self, application_id: int) -> None:
         """Answer, now and every few seconds, what dead processes deferred and never answered."""
         if self._adopting is None:
-            self._adopting = asyncio.create_task(self._adopt_forever(application_id), name="discord-adopt")
+            adopt = repeat(
+                functools.partial(self._adopt, application_id),
+                ADOPT_SECONDS,
+                "could not look for Discord commands left by stopped processes",
+                wait_first=False,
+            )
+            self._adopting = asyncio.create_task(adopt, name="discord-adopt")
 
-    async def _adopt_forever(self, application_id: int) -> None:
-        while True:
-            try:
-                commands = await self.inbox.unanswered(application_id)
-            except DatabaseError as error:
-                log.warning("could not look for Discord commands left by stopped processes (%s)", error)
-                commands = []
-            if commands:
-                log.warning("answering %d Discord command(s) a stopped process never answered", len(commands))
-            for command in commands:
-                task = asyncio.create_task(self._answer_adopted(command), name=f"discord-{command.interaction_id}")
-                self._adopted.add(task)
-                task.add_done_callback(self._adopted.discard)
-            await asyncio.sleep(BEAT_SECONDS)
+    async def _adopt(self, application_id: int) -> None:
+        commands = await self.inbox.unanswered(application_id)
+        if commands:
+            log.warning("answering %d Discord command(s) a stopped process never answered", len(commands))
+        for command in commands:
+            task = asyncio.create_task(self._answer_adopted(command), name=f"discord-{command.interaction_id}")
+            self._adopted.add(task)
+            task.add_done_callback(self._adopted.discard)
 
     def scope(self, interaction: discord.Interaction) -> str:
         """Settings live per server; in DMs, per channel."""
@@ -175,8 +174,8 @@ class DiscordHandlers:
         name = discord.utils.escape_markdown(attachment.filename)
         if not is_image(attachment):
             return f"“{name}” is not an image. Please attach a photo (JPEG, PNG or WebP)."
-        if attachment.size > self.config.max_file_bytes:
-            return f"“{name}”: " + too_big_text(attachment.size, self.config.max_file_bytes)
+        if refusal := too_big(attachment.size, self.config.max_file_bytes):
+            return f"“{name}”: {refusal}"
         return None
 
     def download(self, attachment: dict) -> Callable[[], Awaitable[bytes]]:
@@ -305,7 +304,7 @@ def handlers_of(interaction: discord.Interaction) -> DiscordHandlers:
 )
 @app_commands.describe(
     image="The photo to tag",
-    count=f"How many hashtags (1–{MAX_TAG_COUNT}); default from the server's settings",
+    count=f"How many hashtags ({TAG_COUNTS}); default from the server's settings",
     private="Only you see the answer",
     **{f"image{i}": "Another photo of the same post" for i in range(2, MAX_IMAGES_PER_MESSAGE + 1)},
 )
@@ -341,7 +340,7 @@ async def message_hashtags(interaction: discord.Interaction, message: discord.Me
 @app_commands.command(
     name="hashtags-settings", description="Default number of hashtags and post counts for this server"
 )
-@app_commands.describe(count=f"Hashtags per photo (1–{MAX_TAG_COUNT})", counts="Show post counts and tiers")
+@app_commands.describe(count=f"Hashtags per photo ({TAG_COUNTS})", counts="Show post counts and tiers")
 @app_commands.default_permissions(manage_guild=True)
 async def hashtags_settings(
     interaction: discord.Interaction,
@@ -356,14 +355,7 @@ async def hashtags_settings(
     if problem:
         await handlers.refuse(interaction, problem)
         return
-    scope = handlers.scope(interaction)
-    current = await handlers.pipeline.chat_settings(PLATFORM, scope)
-    if count is not None or counts is not None:
-        current = ChatSettings(
-            count if count is not None else current.tag_count,
-            counts if counts is not None else current.show_counts,
-        )
-        await handlers.pipeline.save_chat_settings(PLATFORM, scope, current)
+    current = await handlers.pipeline.chat_settings(PLATFORM, handlers.scope(interaction), count, counts)
     await interaction.response.send_message(settings_text(current, handlers.config.default_tag_count), ephemeral=True)
 
 

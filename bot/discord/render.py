@@ -5,15 +5,14 @@ from __future__ import annotations
 import discord
 
 from bot.pipeline import Answer
-from bot.render import count_lines, post_note, subject_line, tier_summary
-from storage.settings import MAX_TAG_COUNT
+from bot.render import MAX_TAG_COUNT, note_lines, post_note, subject_line, tag_count
 
 MESSAGE_LIMIT = 2000
 
 
 def answer_markdown(answer: Answer, names: list[str] | None = None) -> str:
     """Subject, the tags in a code block for exact copying, a short note, and what an answer for several covers."""
-    note = "\n".join(count_lines(answer.tags)) if answer.show_counts else tier_summary(answer.tags.tags)
+    note = "\n".join(note_lines(answer.tags, answer.show_counts))
     covers = discord.utils.escape_markdown(post_note(answer, names))
     subject = discord.utils.escape_markdown(subject_line(answer.scene))
     return "\n".join(line for line in (f"📷 **{subject}**\n```\n{answer.tags.line}\n```", note, covers) if line)
@@ -39,6 +38,6 @@ def fit(parts: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
 
 def out_of_range(option: str, value: int | None) -> str | None:
     """Discord checks an option's range in its client, not what reaches the bot: say so rather than clamp."""
-    if value is None or 1 <= value <= MAX_TAG_COUNT:
+    if value is None or tag_count(value) is not None:
         return None
     return f"`{option}` must be from 1 to {MAX_TAG_COUNT} (got {value})."

@@ -8,17 +8,19 @@ import logging
 
 from telegram.error import InvalidToken, NetworkError
 
+from bot.chat_inbox import ADOPT_SECONDS
 from bot.config import Config
 from bot.pipeline import Pipeline
+from bot.retrying import Backoff, repeat
 from bot.telegram.application import build_application
 from bot.telegram.handlers import PLATFORM
 from bot.telegram.http import AiohttpTransport
-from storage.errors import DatabaseError
-from storage.processes import BEAT_SECONDS
 
 log = logging.getLogger(__name__)
 # python-telegram-bot's name for its long-polling task (telegram/ext/_updater.py); tests/test_faults.py relies on it.
 POLLING_TASK = "Updater:start_polling:polling_task"
+# Waits between attempts to reach the Bot API at start, in seconds: doubling from the first to the last.
+START_RETRY = (1.0, 30.0)
 
 
 class TelegramAdapter:
@@ -41,23 +43,23 @@ class TelegramAdapter:
 
     async def start(self) -> None:
         """Reach the Bot API (retrying for TELEGRAM_STARTUP_PATIENCE_SECONDS), then receive."""
-        delay, waited = 1.0, 0.0
+        backoff = Backoff(*START_RETRY)
         while True:
             try:
                 await self.application.initialize()
                 await self.application.post_init(self.application)
                 break
             except NetworkError as error:
-                if waited >= self.config.telegram_startup_patience:
+                if backoff.waited >= self.config.telegram_startup_patience:
                     raise Unreachable(
-                        f"Telegram's Bot API did not answer for {waited:.0f} s ({type(error).__name__}): "
+                        f"Telegram's Bot API did not answer for {backoff.waited:.0f} s ({type(error).__name__}): "
                         "check the network, or TELEGRAM_API_BASE_URL"
                     ) from None
+                delay = backoff.next()
                 log.warning(
                     "Telegram's Bot API is not answering (%s); trying again in %.0f s", type(error).__name__, delay
                 )
                 await asyncio.sleep(delay)
-                waited, delay = waited + delay, min(2 * delay, 30.0)
         await self.application.start()
         if self.config.webhook_url:
             await self.application.updater.start_webhook(
@@ -71,17 +73,14 @@ class TelegramAdapter:
             # A stop waits for the long poll in flight (python-telegram-bot confirms the last updates with it).
             await self.application.updater.start_polling(timeout=self.config.telegram_poll_timeout)
             self.running = next(task for task in asyncio.all_tasks() if task.get_name() == POLLING_TASK)
-        self._adopting = asyncio.create_task(self._adopt_forever(), name="telegram-adopt")
+        # What other processes sharing the database took and could not answer (they died).
+        adopt = repeat(
+            lambda: self.application.update_queue.replay(self.application.bot),
+            ADOPT_SECONDS,
+            "could not look for updates left by stopped processes",
+        )
+        self._adopting = asyncio.create_task(adopt, name="telegram-adopt")
         log.info("telegram adapter running (%s)", "webhook" if self.config.webhook_url else "long polling")
-
-    async def _adopt_forever(self) -> None:
-        """Answer what other processes sharing the database took and could not answer (they died)."""
-        while True:
-            await asyncio.sleep(BEAT_SECONDS)
-            try:
-                await self.application.update_queue.replay(self.application.bot)
-            except DatabaseError as error:
-                log.warning("could not look for updates left by stopped processes (%s)", error)
 
     async def stop(self) -> None:
         """Stop receiving, let the updates in hand finish, close the connections (also after a failed start)."""

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import re
-import secrets
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
@@ -22,18 +19,18 @@ from telegram.ext import ContextTypes, filters
 
 from bot.config import Config
 from bot.flood import FloodGuard
-from bot.pipeline import Answer, Pipeline
-from bot.render import APOLOGY, quoted, settings_text, stats_text, too_big_text
+from bot.pipeline import Pipeline
+from bot.render import APOLOGY, TAG_COUNTS, quoted, settings_text, stats_text, tag_count, too_big, too_big_text
 from bot.telegram.albums import Albums
 from bot.telegram.lessons import TelegramLessons, is_bot_admin
 from bot.telegram.render import answer_html, keyboard, tags_html
 from bot.telegram.retry import with_retries
 from inference.decode import MODEL_SIZE, ImageRejected, might_be_image
-from storage import shown
-from storage.settings import MAX_TAG_COUNT, ChatSettings
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"
+# A file too big for the bot (or for Telegram to give it): a photo is sent smaller.
+SEND_AS_PHOTO = "Please send it as a photo."
 NOT_FETCHED = "Telegram could not give me this photo (it may have expired). Please send it again."
 NOT_FETCHED_IN_TIME = "Telegram did not give me this photo in time. Please send it again in a moment."
 
@@ -62,10 +59,6 @@ class TelegramHandlers:
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
         self.config, self.pipeline = config, pipeline
         self.flood = FloodGuard(config.flood_photos, config.flood_window)
-        # Buttons name their answer (kept in the database, `storage.shown`) by a key no other process
-        # sharing the database hands out.
-        prefix = secrets.token_hex(4)
-        self._keys = (f"{prefix}-{n}" for n in itertools.count(1))
         # Photos of one chat are answered one after another, so answers keep the photos' order;
         # different chats still run concurrently.
         self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -126,7 +119,7 @@ class TelegramHandlers:
             return
         finally:
             typing.cancel()
-        key = self._keep(answer)
+        key, _ = self.pipeline.keep(answer)
         html_text, markup = answer_html(answer), keyboard(answer.tags, key)
         try:
             await self.pipeline.deliver([answer], lambda: reply_to.reply_html(html_text, reply_markup=markup))
@@ -139,9 +132,9 @@ class TelegramHandlers:
     ) -> Callable[[], Awaitable[bytes]] | None:
         """The photo's download, or None after telling the user the file is too big to fetch."""
         file_ref = pick_photo(photo_message.photo) if photo_message.photo else photo_message.document
-        too_big = too_big_text(file_ref.file_size, self.config.max_file_bytes) + " Please send it as a photo."
-        if file_ref.file_size and file_ref.file_size > self.config.max_file_bytes:
-            await reply_to.reply_text(too_big)
+        refusal = too_big(file_ref.file_size, self.config.max_file_bytes)
+        if refusal:
+            await reply_to.reply_text(f"{refusal} {SEND_AS_PHOTO}")
             return None
 
         async def download() -> bytes:
@@ -153,7 +146,8 @@ class TelegramHandlers:
             except BadRequest as error:
                 # Telegram leaves file_size out now and then; its getFile then refuses the big file itself.
                 if "too big" in error.message.lower():
-                    raise ImageRejected("too_big", too_big) from None
+                    refusal = too_big_text(file_ref.file_size, self.config.max_file_bytes)
+                    raise ImageRejected("too_big", f"{refusal} {SEND_AS_PHOTO}") from None
                 raise ImageRejected("fetch_failed", NOT_FETCHED) from None
             except InvalidToken:  # what python-telegram-bot makes of a 404 for the file (the token worked for getFile)
                 raise ImageRejected("fetch_failed", NOT_FETCHED) from None
@@ -190,17 +184,17 @@ class TelegramHandlers:
         """'More tags' shows the next best set; 'With counts' adds post counts and tiers."""
         query = update.callback_query
         action, _, key = (query.data or "").partition(":")
-        kept = await shown.find(self.pipeline.db, key)
+        kept = await self.pipeline.kept(key)
         if kept is None:
             await query.answer("This answer is too old — please send the photo again.", show_alert=True)
             return
         await query.answer()
         if action == "more":
             offset = kept.offset + kept.count
-            tags = await self.pipeline.page(kept.scene, offset, kept.count) if offset < MAX_TAG_COUNT else None
-            if not tags or not tags.tags:
+            tags = await self.pipeline.page(kept.scene, offset, kept.count)
+            if not tags.tags:
                 offset, tags = 0, await self.pipeline.page(kept.scene, 0, kept.count)
-            await shown.turn(self.pipeline.db, key, offset)
+            await self.pipeline.turn(key, offset)
             with_counts = False
         else:
             tags, with_counts = await self.pipeline.page(kept.scene, kept.offset, kept.count), True
@@ -237,26 +231,23 @@ class TelegramHandlers:
         """/settings [1–30] [counts on|off]: per-chat preferences."""
         message = update.effective_message
         chat_id = str(message.chat_id)
-        current = await self.pipeline.chat_settings(PLATFORM, chat_id)
         args = [a.lower() for a in context.args or []]
-        if args:
-            if message.chat.type != ChatType.PRIVATE and not await self._is_chat_admin(message, context):
-                await message.reply_text("Only the group's admins can change its settings.")
+        if args and message.chat.type != ChatType.PRIVATE and not await self._is_chat_admin(message, context):
+            await message.reply_text("Only the group's admins can change its settings.")
+            return
+        count, show = None, None
+        for arg in args:
+            if (chosen := tag_count(arg)) is not None:
+                count = chosen
+            elif arg in ("on", "off"):
+                show = arg == "on"
+            elif arg != "counts":
+                await message.reply_text(
+                    f"I didn't understand “{quoted(arg)}”. Use /settings 8 (tags, {TAG_COUNTS}) "
+                    "or /settings counts on|off."
+                )
                 return
-            count, show = current.tag_count, current.show_counts
-            for arg in args:
-                if re.fullmatch(r"[0-9]{1,2}", arg) and 1 <= int(arg) <= MAX_TAG_COUNT:
-                    count = int(arg)
-                elif arg in ("on", "off"):
-                    show = arg == "on"
-                elif arg != "counts":
-                    await message.reply_text(
-                        f"I didn't understand “{quoted(arg)}”. Use /settings 8 (tags, 1–{MAX_TAG_COUNT}) "
-                        "or /settings counts on|off."
-                    )
-                    return
-            current = ChatSettings(count, show)
-            await self.pipeline.save_chat_settings(PLATFORM, chat_id, current)
+        current = await self.pipeline.chat_settings(PLATFORM, chat_id, count, show)
         await message.reply_text(
             settings_text(current, self.config.default_tag_count)
             + "\n\nChange with /settings 8 or /settings counts on."
@@ -278,11 +269,6 @@ class TelegramHandlers:
                 await update.effective_message.reply_text(APOLOGY)
             except TelegramError:
                 log.warning("could not tell the user about the error")
-
-    def _keep(self, answer: Answer) -> str:
-        key = next(self._keys)
-        self.pipeline.keep_shown(key, shown.Shown(answer.scene, len(answer.tags.tags) or self.config.default_tag_count))
-        return key
 
     @staticmethod
     def _mentioned(message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:

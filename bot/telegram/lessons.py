@@ -21,10 +21,8 @@ from bot.render import forgot_text, photo_count
 from bot.teaching import GLOBAL, TeachingError, parse_learn
 from inference.decode import ImageRejected
 from inference.few_shot import MIN_EXAMPLES
-from storage import lessons
 from storage.lessons import Lesson
 
-LESSON_IDLE_SECONDS = 15 * 60
 PLATFORM = "telegram"
 
 
@@ -34,8 +32,7 @@ def is_bot_admin(config: Config, message: Message) -> bool:
 
 
 class TelegramLessons:
-    """The commands that run lessons, one per chat; the lessons themselves are in the database
-    (`storage.lessons`), so a photo that reaches another bot process still finds its lesson."""
+    """The commands that run lessons, one per chat (`Teaching.lesson`)."""
 
     def __init__(self, config: Config, pipeline: Pipeline, chat_locks: defaultdict[int, asyncio.Lock]) -> None:
         self.config, self.pipeline, self.chat_locks = config, pipeline, chat_locks
@@ -47,7 +44,7 @@ class TelegramLessons:
         """
         if not is_bot_admin(self.config, message):
             return None
-        lesson = await lessons.current(self.pipeline.db, PLATFORM, str(message.chat_id), LESSON_IDLE_SECONDS)
+        lesson = await self.pipeline.teaching.lesson(PLATFORM, str(message.chat_id))
         return lesson if lesson and lesson.user_id == str(message.from_user.id) else None
 
     async def on_learn(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -62,7 +59,9 @@ class TelegramLessons:
         except TeachingError as error:
             await message.reply_text(str(error))
             return
-        await lessons.start(self.pipeline.db, PLATFORM, str(message.chat_id), command.name, str(message.from_user.id))
+        await self.pipeline.teaching.begin_lesson(
+            PLATFORM, str(message.chat_id), command.name, str(message.from_user.id)
+        )
         tags = " ".join(f"#{t}" for t in command.tags) or "none (I derive them from the label)"
         await message.reply_text(
             "\n".join(
@@ -85,18 +84,18 @@ class TelegramLessons:
         """One of the admin's photos during a lesson: store it as an example (None: it could not be fetched)."""
         chat = str(message.chat_id)
         if download is None:
-            await lessons.touch(self.pipeline.db, PLATFORM, chat, rejected=True)
+            await self.pipeline.teaching.lesson_photo(PLATFORM, chat, rejected=True)
             return
         try:
             count = await self.pipeline.teaching.add(GLOBAL, lesson.label, await download(), lesson.user_id)
         except ImageRejected as error:
-            await lessons.touch(self.pipeline.db, PLATFORM, chat, rejected=True)
+            await self.pipeline.teaching.lesson_photo(PLATFORM, chat, rejected=True)
             await message.reply_text(f"Not added: {error.message}")
             return
         except TeachingError as error:
             await message.reply_text(str(error))
             return
-        await lessons.touch(self.pipeline.db, PLATFORM, chat)
+        await self.pipeline.teaching.lesson_photo(PLATFORM, chat)
         more = "" if count >= MIN_EXAMPLES else f" — {MIN_EXAMPLES - count} more to go"
         await message.reply_text(f"“{lesson.label}”: {photo_count(count)}{more}. /done when finished.")
 
@@ -108,7 +107,7 @@ class TelegramLessons:
             await message.reply_text("Nothing is being taught here. Start with /learn <label>.")
             return
         async with self.chat_locks[message.chat_id]:
-            lesson = await lessons.end(self.pipeline.db, PLATFORM, str(message.chat_id)) or lesson
+            lesson = await self.pipeline.teaching.end_lesson(PLATFORM, str(message.chat_id)) or lesson
             count, warnings = await self.pipeline.teaching.review(GLOBAL, lesson.label)
         lines = [f"“{lesson.label}” has {photo_count(count)}."]
         if count >= MIN_EXAMPLES:
@@ -132,7 +131,6 @@ class TelegramLessons:
         except TeachingError as error:
             await message.reply_text(str(error))
             return
-        await lessons.end_label(self.pipeline.db, PLATFORM, name)
         await message.reply_text(forgot_text(name, forgotten))
 
     async def on_labels(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -7,7 +7,7 @@ import html
 from telegram import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.pipeline import Answer
-from bot.render import count_lines, post_note, subject_line, tier_summary
+from bot.render import note_lines, post_note, subject_line
 from inference.scene import Scene
 from trends.composer import ComposedTags
 
@@ -22,10 +22,9 @@ def answer_html(answer: Answer) -> str:
 def tags_html(scene: Scene, tags: ComposedTags, with_counts: bool, note: str = "") -> str:
     """Subject, one tap-to-copy line, a short note (and what an album's answer covers)."""
     lines = [f"📷 <b>{html.escape(subject_line(scene))}</b>", f"<code>{html.escape(tags.line)}</code>"]
-    if with_counts:
-        lines += [html.escape(line) for line in count_lines(tags)]
-    elif summary := tier_summary(tags.tags):
-        lines.append(f"<i>{html.escape(summary)}</i>")
+    lines += [
+        html.escape(line) if with_counts else f"<i>{html.escape(line)}</i>" for line in note_lines(tags, with_counts)
+    ]
     if note:
         lines.append(html.escape(note))
     return "\n".join(lines)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from pathlib import Path
 
 from aiohttp import web
@@ -27,13 +26,11 @@ from aiohttp import web
 from bot.config import Config
 from bot.flood import FloodGuard
 from bot.pipeline import Pipeline
-from bot.render import APOLOGY, TIER_NAMES, post_note, subject_line, too_big_text
+from bot.render import APOLOGY, MAX_TAG_COUNT, TIER_NAMES, post_note, subject_line, tag_count, too_big, too_big_text
 from bot.web.dashboard import render_dashboard
 from bot.web.security import ClientIds, Refusal, TokenCheck, bearer, error, guard
 from inference.decode import ImageRejected
-from storage import shown
-from storage.settings import MAX_TAG_COUNT
-from storage.shown import Shown
+from inference.scene import Scene
 from trends.composer import ChosenTag, ComposedTags
 
 log = logging.getLogger(__name__)
@@ -47,21 +44,22 @@ POST_PHOTOS = 4
 RATE_WINDOW = 60.0
 # A refusal for a photo that is too large to use is 413, like a body over the size limit.
 TOO_LARGE = {"too_many_pixels"}
+BAD_COUNT = f"count must be a number from 1 to {MAX_TAG_COUNT}."
 
 
-def answer_json(key: str, answer: Shown, tags: ComposedTags) -> dict:
+def answer_json(key: str, scene: Scene, model_version: str, tags: ComposedTags) -> dict:
     """What the API returns for a photo: what it shows, the tags with their tiers and counts, the model."""
     return {
         "id": key,
-        "subject": subject_line(answer.scene),
-        "sure": answer.scene.sure,
+        "subject": subject_line(scene),
+        "sure": scene.sure,
         "named": [
             {"key": n.key, "phrase": n.phrase, "detail": n.detail, "source": n.source, "score": round(n.score, 3)}
-            for n in answer.scene.named
+            for n in scene.named
         ],
         "tags": [tag_json(t) for t in tags.tags],
         "line": tags.line,
-        "model_version": answer.model_version,
+        "model_version": model_version,
     }
 
 
@@ -113,12 +111,12 @@ class WebHandlers:
             )
         count = self._count(request)
         if count is None:
-            return error(400, "bad_count", f"count must be a number from 1 to {MAX_TAG_COUNT}.")
+            return error(400, "bad_count", BAD_COUNT)
         try:
             photos = await self._photos(request)
         except web.HTTPRequestEntityTooLarge:
             photos = None
-        if photos is None or any(len(photo) > self.config.max_file_bytes for photo in photos):
+        if photos is None or any(too_big(len(photo), self.config.max_file_bytes) for photo in photos):
             return error(413, "too_big", too_big_text(None, self.config.max_file_bytes))
         if not photos or not all(photos):
             return error(400, "empty", "Send a photo: as the request body, or as the form field “image”.")
@@ -131,10 +129,8 @@ class WebHandlers:
         except Exception:  # logged by the pipeline and here; the caller gets JSON, not a stack trace
             log.exception("web request failed")
             return error(500, "error", APOLOGY)
-        key = secrets.token_urlsafe(12)
-        kept = Shown(answer.scene, len(answer.tags.tags), answer.prediction.model_version)
-        self.pipeline.keep_shown(key, kept)
-        body = answer_json(key, kept, answer.tags) | {"photos": answer.photos}
+        key, kept = self.pipeline.keep(answer)
+        body = answer_json(key, kept.scene, kept.model_version, answer.tags) | {"photos": answer.photos}
         if answer.photos > 1:
             body["note"] = post_note(answer)
             body["skipped"] = [
@@ -156,11 +152,12 @@ class WebHandlers:
             return refused
         key, count = request.match_info["key"], self._count(request)
         if count is None:
-            return error(400, "bad_count", f"count must be a number from 1 to {MAX_TAG_COUNT}.")
-        kept = await shown.find(self.pipeline.db, key)
+            return error(400, "bad_count", BAD_COUNT)
+        kept = await self.pipeline.kept(key)
         if kept is None:
             return error(404, "gone", "This answer is too old — please send the photo again.")
-        return web.json_response(answer_json(key, kept, await self.pipeline.recompose(kept.scene, count)))
+        tags = await self.pipeline.recompose(kept.scene, count)
+        return web.json_response(answer_json(key, kept.scene, kept.model_version, tags))
 
     def _refuse_without_token(self, request: web.Request, client: str) -> web.Response | None:
         token = self.config.web_api_token
@@ -169,11 +166,7 @@ class WebHandlers:
         return None
 
     def _count(self, request: web.Request) -> int | None:
-        try:
-            count = int(request.query.get("count", self.config.default_tag_count))
-        except ValueError:
-            return None
-        return count if 1 <= count <= MAX_TAG_COUNT else None
+        return tag_count(request.query.get("count", self.config.default_tag_count))
 
     async def _photos(self, request: web.Request) -> list[bytes]:
         """The photos' bytes from a raw body (one) or a multipart form (each field "image": the photos of one
