@@ -167,7 +167,7 @@ def quality(
         fit, rest = holdout_split(labels)
         train, labels, dev_views, dev_labels = train[fit], labels[fit], dev_views[rest], dev_labels[rest]
     dev = dev_views[:, 0]
-    regions = (classifier.imagenet_top()[0], classifier.regions.radius)
+    regions = (classifier.imagenet_layer()[0], classifier.regions.radius)
     results: dict[str, dict] = {}
     for shots in shots_list:
         for method in methods:

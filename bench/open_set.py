@@ -50,7 +50,7 @@ def claimed_at(flowers: np.ndarray, others: np.ndarray, keep: float) -> float:
 
 def run(model: Path) -> dict:
     classifier = Classifier(model, people_model=None)
-    weights = classifier.imagenet_top()[0]
+    weights = classifier.imagenet_layer()[0]
     examples = embed_photos(classifier, list_photos(SHARED / "flowers" / "train", classifier.classes))
     stats = ClassStats.from_examples(examples)
     dev_paths = [p for paths in list_photos(SHARED / "flowers" / "dev", classifier.classes).values() for p in paths]

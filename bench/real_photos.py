@@ -262,8 +262,8 @@ def open_set(classifier: Classifier) -> dict:
         for path in paths:
             prediction = classifier.predict(decode_image(path.read_bytes())[None])[0]
             total += 1
-            any_class += prediction.confident
-            own += prediction.confident and prediction.custom[0].name == name
+            any_class += prediction.claimed
+            own += prediction.claimed and prediction.custom[0].name == name
     return {"photos": total, "claimed": round(any_class / total, 3), "claimed_by_own_class": round(own / total, 3)}
 
 

@@ -3,11 +3,11 @@
 glibc gives each thread that allocates its own arena (up to 8 per core), and a
 freed block stays in its arena's heap. The bot decodes on executor threads,
 runs two interpreters on threads of their own and talks to SQLite on another:
-under load its RSS grew to 355-370 MB; with four arenas it stays near 300 MB,
-as fast (two: 263 MB, but 2.5 ms more CPU per reply at 100 users, the threads
-waiting for each other's arena; docs/benchmarks.md, issue 23). Loading the model leaves ~40 MB of
-temporaries (the open-set regions are fitted from large matrices), given back
-once loading is done. Elsewhere than glibc both are no-ops.
+under load its RSS kept growing. Four arenas keep the speed and most of the
+saving (two save a little more but cost CPU, the threads waiting for each
+other's arena: docs/benchmarks.md, issue 23). Loading the model leaves tens of
+MB of temporaries (the open-set regions are fitted from large matrices), given
+back once loading is done. Elsewhere than glibc both are no-ops.
 """
 
 from __future__ import annotations

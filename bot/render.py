@@ -1,4 +1,4 @@
-"""How the bot's replies read, whatever the chat platform's markup: both adapters say the same things."""
+"""How the bot's replies read, whatever the chat platform's markup: every platform says the same things."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def learn_command(label: str, tags: Iterable[str], example: str) -> LearnCommand
 
 @dataclass
 class Teaching:
-    """The taught classes of every scope and their fitted heads, shared by both adapters."""
+    """The taught classes of every scope and their fitted heads, shared by every platform."""
 
     db: Database
     classifier: Classifier

@@ -59,7 +59,7 @@ def write_model_stats(model_dir: Path, photos: Mapping[str, list[Path]], taught:
     classifier = Classifier(model_dir, people_model=None)
     examples = embed_photos(classifier, photos)
     ClassStats.from_examples(examples).save(model_dir / STATS_FILE)
-    calibration = calibrate(examples, classifier.imagenet_top()[0])
+    calibration = calibrate(examples, classifier.imagenet_layer()[0])
     save_calibration(model_dir, calibration)
     metrics_file = model_dir / METRICS_FILE
     if metrics_file.is_file():

@@ -106,7 +106,7 @@ class Classifier:
         self._centres = self.regions.centres(self.trained_stats.means) if self.regions else None
 
     def _load_regions(self) -> tuple[Regions, ClassStats] | tuple[None, None]:
-        loaded = load_regions(self.model_dir, self.imagenet_top()[0])
+        loaded = load_regions(self.model_dir, self.imagenet_layer()[0])
         if loaded is None:
             log.warning(
                 "model %s has no open-set thresholds (%s): its classes claim photos by softmax >= %.2f, as before; "
@@ -124,7 +124,7 @@ class Classifier:
         """Whether trained classes claim photos by their regions (False: an older model, by softmax)."""
         return self.regions is not None
 
-    def imagenet_top(self) -> tuple[np.ndarray, np.ndarray]:
+    def imagenet_layer(self) -> tuple[np.ndarray, np.ndarray]:
         """The ImageNet layer's weights (dim×1000) and bias, read from the model file.
 
         The pair is checked against the model's own ImageNet output on a probe image, so a file
@@ -168,11 +168,11 @@ class Classifier:
 
     def _classify_batch(self, images: np.ndarray) -> list[tuple]:
         custom, imagenet, embedding = self.run(images)
-        inside = self._region_distances(embedding, custom.argmax(axis=1))
+        distances = self._region_distances(embedding, custom.argmax(axis=1))
         subjects = self.subject_tree.rollup(imagenet)
         # Every 4th pixel each way: 0.2 ms a photo instead of 2.4 for all of them, and as plain.
         spread = images[:, ::4, ::4].reshape(len(images), -1, 3).std(axis=1).max(axis=1)
-        return list(zip(custom, imagenet, embedding, inside, subjects, spread < PLAIN_SPREAD, strict=True))
+        return list(zip(custom, imagenet, embedding, distances, subjects, spread < PLAIN_SPREAD, strict=True))
 
     def _detect_people(self, wholes: list[np.ndarray | None]) -> list[People | None]:
         return [self.people.detect(whole) if self.people and whole is not None else None for whole in wholes]
@@ -207,7 +207,7 @@ class Classifier:
         return Prediction(
             custom=top_custom,
             imagenet=self._top(imagenet, self.imagenet_classes),
-            confident=bool(sure),
+            claimed=bool(sure),
             model_version=self.version,
             embedding=embedding.copy(),
             subjects=tuple(

@@ -243,7 +243,7 @@ def decode_views(
 
     A class taught from ten photos is only as good as its mean embedding;
     these views steady it and show the head how the class varies (with 10
-    photos, taught recall 32 % with 2 views, 75 % with 12: `bench/few_shot.py`).
+    photos, 12 views more than double the taught recall of 2: `bench/few_shot.py`).
     A photo the head has in question is judged on the 6 views without their
     mirror images (`mirrored=False`): about as good as all 12 there, at half the cost.
     The first view is exactly `decode_image`'s.

@@ -67,7 +67,7 @@ def tflite_probabilities(classifier: Classifier, images: np.ndarray, batch: int 
 def claims(classifier: Classifier, images: np.ndarray, batch: int = 16) -> list[str | None]:
     """The class that claims each photo (inside its region, as the bot decides), or None."""
     predictions = [p for i in range(0, len(images), batch) for p in classifier.predict(images[i : i + batch])]
-    return [p.custom[0].name if p.confident else None for p in predictions]
+    return [p.custom[0].name if p.claimed else None for p in predictions]
 
 
 @dataclass

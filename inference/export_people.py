@@ -4,7 +4,7 @@
 
 The source model (PASCAL VOC segmentation, Apache 2.0, provenance in
 models/people/README.md) takes a 513×513 photo and returns a 513×513 class
-map: 33 ms of CPU per photo here, four times the classifier. To tell whether
+map, at several times the classifier's cost per photo. To tell whether
 and how much of a photo shows people, its 33×33 class scores are enough, and
 a smaller input too. This script, run once, edits the flatbuffer: drops the
 two upsampling resizes and the arg-max after the last convolution (the output

@@ -6,9 +6,8 @@ shared by every class and shrunk halfway towards its average variance,
 decides which class a photo is nearest (shrinkage LDA). A photo whose one
 view leaves a taught class in the running is judged again on 6 views, as its
 class's examples were. In `bench/few_shot.py`, taught with 10 photos, it
-recognises 74.8 % of the new class against 68.0 % for a refitted softmax
-head and 62.2 % for cosine nearest-mean, and costs the other classes 1.7
-points against 3.1 and 7.3.
+recognises more of the new class than a refitted softmax head or cosine
+nearest-mean, and costs the other classes less (docs/benchmarks.md, issue 8).
 
 Two corrections make it work with ten photos. A mean of n photos sits off the
 true centre, so the class's own photos look farther than they are; its score
@@ -100,7 +99,7 @@ class FewShotHead:
             return prediction
         taught, score = found
         return dataclasses.replace(
-            prediction, custom=(Label(taught.name, score, -1, taught.tags),), confident=True, region=None
+            prediction, custom=(Label(taught.name, score, -1, taught.tags),), claimed=True, region=None
         )
 
 

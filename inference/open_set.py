@@ -1,6 +1,6 @@
 """Whether a photo lies inside a class's region: the one rule by which any class, trained or taught, claims a photo.
 
-A softmax over five flowers always sums to 1, so on its own it called 72 %
+A softmax over five flowers always sums to 1, so on its own it called most
 of the ImageNet sample photos (cats, cars, portraits) a flower. Here a class
 claims a photo only when the photo's embedding lies within `radius` of the
 class's mean, in a Mahalanobis distance measured in the directions the

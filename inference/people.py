@@ -3,11 +3,10 @@
 ImageNet has no person class: a portrait comes back as "suit", "wig" or
 "bow tie". A segmentation model trained on PASCAL VOC (people and 19 everyday
 objects) looks at the whole photo squashed to a 257×257 square
-(`models/people`, cut down by `inference.export_people`: 7 ms of CPU here,
-against 33 ms for the original 513×513 model) and labels a 17×17 grid. On
-coco128 it finds people in 22 of the 24 photos whose largest person covers a
-fifth of the frame or more, and in none of the 67 without people
-(bench/real_photos.py).
+(`models/people`, cut down by `inference.export_people` to a fraction of the
+original 513×513 model's cost) and labels a 17×17 grid. How often it finds
+people where they are, and where they are not, is measured on coco128 by
+`bench/real_photos.py` (docs/benchmarks.md).
 
 People are counted as separate blobs on the grid, so people standing close
 together count as one: the count is a lower bound, said as "a few" or

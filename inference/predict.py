@@ -20,9 +20,9 @@ def describe_prediction(prediction: Prediction, classifier: Classifier) -> str:
     """The custom classes (and whether the best claims the photo), ImageNet labels, subjects, people, the answer."""
     custom = ", ".join(f"{label.name} {label.score:.2f}" for label in prediction.custom)
     if prediction.region is not None:
-        verdict = f"  ({'inside' if prediction.confident else 'outside'} its region: {prediction.region:.2f} radii)"
+        verdict = f"  ({'inside' if prediction.claimed else 'outside'} its region: {prediction.region:.2f} radii)"
     else:
-        verdict = "" if prediction.confident else "  (not confident: none of the trained classes)"
+        verdict = "" if prediction.claimed else "  (not confident: none of the trained classes)"
     imagenet = ", ".join(f"{label.name} {label.score:.2f}" for label in prediction.imagenet)
     subjects = ", ".join(f"{label.name} {label.score:.2f}" for label in prediction.subjects) or "-"
     people = prediction.people

@@ -170,7 +170,7 @@ def describe(prediction: Prediction, tree: SubjectTree) -> Scene:
     if prediction.plain:
         return Scene((), blank=True)
     named: list[Named] = []
-    if prediction.confident:
+    if prediction.claimed:
         best = prediction.custom[0]
         named.append(Named(best.name, best.name, best.score, "taught" if best.index < 0 else "trained", tags=best.tags))
     seen = prediction.people is not None and prediction.people.present
@@ -181,7 +181,7 @@ def describe(prediction: Prediction, tree: SubjectTree) -> Scene:
     subjects = tree.subjects
     sure = sorted((k for k, p in scores.items() if p >= SURE), key=lambda k: (subjects[k].classes, k))
     top = prediction.imagenet[0] if prediction.imagenet else None
-    claimed = prediction.confident
+    claimed = prediction.claimed
     people = seen or scores.get("people", 0.0) >= MAYBE
     # People doing something: the activity leads what is said of them, from a lower score.
     activities = sorted((k for k, p in scores.items() if subjects[k].doing and p >= ACTIVITY), key=lambda k: -scores[k])

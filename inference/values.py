@@ -52,7 +52,7 @@ NOBODY = People(0.0, 0, 0.0)
 class Prediction:
     """What the models saw in one photo.
 
-    `confident` is True when the best custom class claims the photo: it lies
+    `claimed` is True when the best custom class claims the photo: it lies
     inside that class's region (`region`, its distance as a share of the
     radius, is at most 1), or, for a model without open-set thresholds, the
     softmax is above the confidence threshold. Otherwise the photo is none
@@ -64,7 +64,7 @@ class Prediction:
 
     custom: tuple[Label, ...]
     imagenet: tuple[Label, ...]
-    confident: bool
+    claimed: bool
     model_version: str
     embedding: np.ndarray = field(repr=False, compare=False)
     subjects: tuple[Label, ...] = ()

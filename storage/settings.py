@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.database import Database, now
+from storage.database import Database
 
 # Tags per answer: 5 by default (Instagram shows about five per post since Dec 2025), 30 at most
 # (Instagram's own limit per post).
@@ -49,11 +49,3 @@ async def save_chat_settings(db: Database, platform: str, chat_id: str, settings
 
 async def blocked_tags(db: Database) -> set[str]:
     return {row[0] for row in await db.execute_fetchall("SELECT tag FROM blocklist")}
-
-
-async def block_tags(db: Database, tags: list[str], reason: str = "") -> None:
-    await db.write(
-        "INSERT INTO blocklist (tag, reason, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        [(tag.lower().lstrip("#"), reason, now()) for tag in tags],
-        many=True,
-    )

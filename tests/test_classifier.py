@@ -44,7 +44,7 @@ def test_shipped_model_is_small_and_described() -> None:
 def test_fixture_photo_gets_its_class(classifier: Classifier, path: Path) -> None:
     prediction = classifier.predict(decode_image(path.read_bytes())[None])[0]
     assert prediction.custom[0].name == FLOWERS[path]
-    assert prediction.confident
+    assert prediction.claimed
     assert len(prediction.imagenet) == 3
     assert prediction.embedding.shape == (1280,)
     assert prediction.model_version == classifier.version
@@ -59,7 +59,7 @@ def test_imagenet_labels_follow_keras_order() -> None:
 @pytest.mark.parametrize("what", ["portrait", "cat", "motorbikes", "pizza"])
 def test_flower_classes_do_not_claim_everyday_photos(classifier: Classifier, everyday_photos, what: str) -> None:
     prediction = classifier.predict(decode_image(everyday_photos[what])[None])[0]
-    assert not prediction.confident, f"{prediction.custom[0].name} claimed the {what} photo"
+    assert not prediction.claimed, f"{prediction.custom[0].name} claimed the {what} photo"
     assert prediction.region is not None and prediction.region > 1
 
 
@@ -71,8 +71,8 @@ def test_a_model_without_thresholds_loads_says_so_and_claims_by_softmax(
         old = Classifier(without_thresholds(tmp_path / "old"))
     assert not old.open_set and "has no open-set thresholds" in caplog.text
     prediction = old.predict(image)[0]
-    assert prediction.confident and prediction.region is None
-    assert not Classifier(without_thresholds(tmp_path / "strict"), confidence=1.01).predict(image)[0].confident
+    assert prediction.claimed and prediction.region is None
+    assert not Classifier(without_thresholds(tmp_path / "strict"), confidence=1.01).predict(image)[0].claimed
 
 
 def test_calibrated_radius_keeps_the_share_of_held_out_photos_it_promises() -> None:
@@ -95,7 +95,7 @@ def test_calibrated_radius_keeps_the_share_of_held_out_photos_it_promises() -> N
 
 
 def test_the_imagenet_layer_read_from_the_model_file_reproduces_its_output(classifier: Classifier) -> None:
-    weights, bias = classifier.imagenet_top()
+    weights, bias = classifier.imagenet_layer()
     _, imagenet, embedding = classifier.run(decode_image(next(iter(FLOWERS)).read_bytes())[None])
     logits = embedding @ weights + bias
     probabilities = np.exp(logits - logits.max())

@@ -247,7 +247,7 @@ async def filled(database: Path | str) -> None:
                 request_log.LoggedRequest("telegram", "7", str(n), "ok", labels=[("daisy", 0.9)], hashtags=["daisy"]),
             )
         await settings.save_chat_settings(db, "telegram", "7", settings.ChatSettings(8, True))
-        await settings.block_tags(db, ["spam"])
+        await db.write("INSERT INTO blocklist (tag, reason, added_at) VALUES ('spam', '', 0)")
         await trend_store.save_counts(db, {"daisy": 4_200_000_000})
         await trend_store.save_search(db, "daisy", ["daisy", "daisies"])
         await trend_store.record_failure(db, "rate_limited: 429", 60)

@@ -38,7 +38,7 @@ def made_up(fine: dict[str, float], people: People = NOBODY, claimed: str | None
     return Prediction(
         custom=(Label(claimed or "daisy", 0.9 if claimed else 0.4, 0),),
         imagenet=tuple(Label(LABELS[k], float(probabilities[k]), int(k)) for k in order),
-        confident=claimed is not None,
+        claimed=claimed is not None,
         model_version="test",
         embedding=np.zeros(4),
         subjects=tuple(Label(key, float(p), -1) for key, p in zip(TREE.keys, rolled, strict=True) if p >= 0.05),
@@ -151,7 +151,7 @@ async def test_blank_and_single_colour_images_are_not_sure(pipeline: Pipeline) -
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, "PNG")
         answer = await pipeline.answer(buffer.getvalue(), "test", "1", "1")
-        assert answer.scene.blank and not answer.scene.sure and not answer.prediction.confident
+        assert answer.scene.blank and not answer.scene.sure and not answer.prediction.claimed
         assert answer.scene.line == "a blank or single-colour image"
         assert {t.label for t in answer.tags.tags} == {BROAD}
 

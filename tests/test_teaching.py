@@ -1,4 +1,4 @@
-"""Teaching new classes: the few-shot head, its storage, and the shared teaching logic behind both adapters."""
+"""Teaching new classes: the few-shot head, its storage, and the shared teaching logic behind every platform."""
 
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ def test_an_int8_export_serves_like_its_keras_model(trained: Path, tiny_set: Pat
     # A random backbone's embeddings vanish (1e-11), so only the trained head's answers can be compared.
     keras_custom = server.predict(photos.images.astype("float32"), verbose=0)[0]
     assert (custom.argmax(axis=1) == keras_custom.argmax(axis=1)).mean() >= 0.9
-    weights, bias = served.imagenet_top()
+    weights, bias = served.imagenet_layer()
     assert weights.dtype == bias.dtype == np.float32 and weights.shape == (1280, 1000)
 
 

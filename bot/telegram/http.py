@@ -1,11 +1,10 @@
 """python-telegram-bot's Bot API transport on aiohttp instead of httpx.
 
 Under load a third of the bot's time went to httpx and httpcore: three Bot
-API exchanges per photo (getFile, the download, sendMessage). On this
-machine a small POST to a local server costs 2.5 ms of CPU through httpx and
-0.27 ms through aiohttp (docs/benchmarks.md). aiohttp is already installed
-for discord.py, and `BaseRequest` is python-telegram-bot's documented place
-for another HTTP library. Timeouts keep python-telegram-bot's meaning
+API exchanges per photo (getFile, the download, sendMessage), each costing
+several times the CPU it costs through aiohttp (docs/benchmarks.md, issue 7,
+round 3). aiohttp is already installed for discord.py, and `BaseRequest` is
+python-telegram-bot's documented place for another HTTP library. Timeouts keep python-telegram-bot's meaning
 (connect, read, pool); errors become its `TimedOut` (sent, no answer in
 time) and `NetworkError` (failed, or never sent), so its retries and our
 error handling work unchanged.
