@@ -35,10 +35,10 @@ from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.scene import describe
 from storage import trend_store
 from storage.database import open_database
-from tests.fake_discord import TOKEN as DISCORD_TOKEN
-from tests.fake_discord import FakeDiscord
-from tests.fake_telegram import TOKEN as TELEGRAM_TOKEN
-from tests.fake_telegram import FakeTelegram
+from tests.support.fake_discord import TOKEN as DISCORD_TOKEN
+from tests.support.fake_discord import FakeDiscord
+from tests.support.fake_telegram import TOKEN as TELEGRAM_TOKEN
+from tests.support.fake_telegram import FakeTelegram
 from trends.catalogue import Catalogue
 from trends.composer import candidate_queries, candidates
 

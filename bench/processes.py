@@ -28,9 +28,9 @@ import aiohttp
 
 from bench.e2e import cpu_seconds, percentiles, telegram_photos, warm_cache
 from bench.serving import FLOWERS_DEV
-from tests import postgres
-from tests.bot_process import bot_env, free_ports
-from tests.fake_telegram import FakeTelegram
+from tests.support import postgres
+from tests.support.bot_process import bot_env, free_ports
+from tests.support.fake_telegram import FakeTelegram
 
 SECRET = "bench-secret"
 UPDATE_IDS = itertools.count(1)  # across levels: an update id seen before is (rightly) not answered again

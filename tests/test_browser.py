@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_process import free_port
-from tests.conftest import FIXTURES
+from tests.support.bot_process import ROOT, free_port
+from tests.support.photos import FIXTURES
 
-ROOT = Path(__file__).parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 ADMIN_TOKEN = "browser-test-admin-token"

@@ -20,9 +20,10 @@ from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.open_set import CLAIM_SHARE, Regions, calibrate
 from inference.people import PeopleDetector, blobs
 from inference.subjects import SubjectTree
-from tests.conftest import without_thresholds
+from tests.support.bot_process import ROOT
+from tests.support.photos import FIXTURES
+from tests.support.pipelines import without_thresholds
 
-FIXTURES = Path(__file__).parent / "fixtures"
 FLOWERS = {path: path.name.split("-")[0] for path in sorted(FIXTURES.glob("*-*.jpg"))}
 
 
@@ -195,7 +196,7 @@ def loaded_runtimes(code: str) -> list[str]:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).parent.parent,
+        cwd=ROOT,
     )
     return json.loads(out.stdout)
 

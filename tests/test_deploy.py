@@ -20,9 +20,9 @@ from deploy import export_taught
 from inference.few_shot import load_taught
 from storage import inbox, lessons, request_log, settings, taught, trend_store
 from storage.database import open_database
-from tests import postgres
+from tests.support import postgres
+from tests.support.bot_process import ROOT
 
-ROOT = Path(__file__).parent.parent
 SCRIPTS = sorted((ROOT / "deploy").glob("*.sh"))
 MODULES = [
     "deploy.backup",

@@ -16,8 +16,9 @@ from bot.config import Config
 from bot.discord.client import build_client
 from bot.pipeline import Pipeline
 from deploy.discord_sync import sync
-from tests.conftest import FIXTURES, gate_classifier, tablecloth
-from tests.fake_discord import TOKEN, FakeDiscord
+from tests.support.fake_discord import TOKEN, FakeDiscord
+from tests.support.photos import FIXTURES, tablecloth
+from tests.support.pipelines import gate_classifier
 
 TRUNCATED_JPEG = sorted(FIXTURES.glob("*.jpg"))[0].read_bytes()[:8000]
 DEFERRED = 5  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
@@ -25,13 +26,11 @@ EPHEMERAL = 64
 
 
 @pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    server = FakeDiscord()
-    await server.start()
-    monkeypatch.setattr(Route, "BASE", Route.BASE)  # restored after the test; build_client sets it
-    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.ws_url))
-    yield server
-    await server.stop()
+def fake(discord_fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> FakeDiscord:
+    """The fake Discord (conftest's), with discord.py's class-level addresses restored after the test."""
+    monkeypatch.setattr(Route, "BASE", Route.BASE)  # build_client sets it
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(discord_fake.ws_url))
+    return discord_fake
 
 
 @pytest.fixture(params=[False, True], ids=["client", "sharded"])

@@ -14,7 +14,7 @@ from inference.classifier import load_imagenet_labels
 from inference.scene import DETAIL, SURE, describe, merge
 from inference.subjects import SubjectTree
 from inference.values import NOBODY, Label, People, Prediction
-from tests.conftest import serving, without_thresholds
+from tests.support.pipelines import serving, without_thresholds
 from trends.catalogue import Catalogue
 from trends.composer import BROAD, TrendFacts, compose_hashtags
 from trends.tags import repeated_word

@@ -15,11 +15,11 @@ from pathlib import Path
 import aiohttp
 import psycopg
 
-from tests import postgres
-from tests.bot_process import BotProcess, bot_env, free_ports, start_bot, until
-from tests.conftest import FIXTURES
-from tests.fake_discord import FakeDiscord
-from tests.fake_telegram import FakeTelegram
+from tests.support import postgres
+from tests.support.bot_process import BotProcess, bot_env, free_ports, start_bot, until
+from tests.support.fake_discord import FakeDiscord
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.photos import FIXTURES
 
 FLOWERS = sorted(FIXTURES.glob("*-*.jpg"))
 SECRET = "hook-secret-for-tests"
@@ -32,11 +32,10 @@ def logged(url: str) -> list[tuple[str, str, str]]:
         return db.execute("SELECT platform, chat_id, outcome FROM requests ORDER BY id").fetchall()
 
 
-async def test_two_processes_share_one_database_and_lose_nothing(tmp_path: Path) -> None:
+async def test_two_processes_share_one_database_and_lose_nothing(
+    tmp_path: Path, telegram_fake: FakeTelegram, discord_fake: FakeDiscord
+) -> None:
     with postgres.fresh_schema() as url:
-        telegram, discord_fake = FakeTelegram(), FakeDiscord()
-        await telegram.start()
-        await discord_fake.start()
         ports = free_ports(2)
         processes: list[BotProcess] = []
         try:
@@ -45,7 +44,7 @@ async def test_two_processes_share_one_database_and_lose_nothing(tmp_path: Path)
                 folder.mkdir()
                 env = bot_env(
                     folder,
-                    telegram,
+                    telegram_fake,
                     discord_fake,
                     DATABASE_URL=url,
                     TELEGRAM_WEBHOOK_URL="https://bot.example",
@@ -75,19 +74,19 @@ async def test_two_processes_share_one_database_and_lose_nothing(tmp_path: Path)
                 # Twenty photos, spread over both processes; four of them delivered to both.
                 chats = list(range(5000, 5020))
                 for n, chat in enumerate(chats):
-                    update = telegram.photo_message(chat, FLOWERS[n % len(FLOWERS)].read_bytes())
+                    update = telegram_fake.photo_message(chat, FLOWERS[n % len(FLOWERS)].read_bytes())
                     assert await deliver(n % 2, 1000 + n, message=update) == 200
                     if n % 5 == 0:
                         assert await deliver(1 - n % 2, 1000 + n, message=update) == 200
-                await telegram.wait_for(lambda: all(telegram.replies_to(c) for c in chats), timeout=120)
+                await telegram_fake.wait_for(lambda: all(telegram_fake.replies_to(c) for c in chats), timeout=120)
 
                 # A button under an answer from process 0 (chat 5000), tapped through process 1.
-                (answer,) = telegram.replies_to(chats[0])
+                (answer,) = telegram_fake.replies_to(chats[0])
                 more = answer["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
-                assert await deliver(1, 1900, callback_query=telegram.callback(chats[0], answer, more)) == 200
-                await telegram.wait_for(lambda: telegram.edits, timeout=60)
+                assert await deliver(1, 1900, callback_query=telegram_fake.callback(chats[0], answer, more)) == 200
+                await telegram_fake.wait_for(lambda: telegram_fake.edits, timeout=60)
                 first = answer["text"].splitlines()[1].split()
-                second = telegram.edits[0]["text"].split("<code>")[1].split("</code>")[0].split()
+                second = telegram_fake.edits[0]["text"].split("<code>")[1].split("</code>")[0].split()
                 assert second and not set(second) & set(first), "the next best tags, from the other process"
 
                 # A lesson begun on one process, its photos on both, finished on the other.
@@ -95,18 +94,18 @@ async def test_two_processes_share_one_database_and_lose_nothing(tmp_path: Path)
 
                 async def admin_says(to: int, message: dict) -> dict:
                     nonlocal update_id
-                    before = len(telegram.replies_to(ADMIN))
+                    before = len(telegram_fake.replies_to(ADMIN))
                     update_id += 1
                     assert await deliver(to, update_id, message=message) == 200
-                    await telegram.wait_for(lambda: len(telegram.replies_to(ADMIN)) > before, timeout=60)
-                    return telegram.replies_to(ADMIN)[-1]
+                    await telegram_fake.wait_for(lambda: len(telegram_fake.replies_to(ADMIN)) > before, timeout=60)
+                    return telegram_fake.replies_to(ADMIN)[-1]
 
-                started = await admin_says(0, telegram.command_message(ADMIN, "/learn garden bouquet #bouquet"))
+                started = await admin_says(0, telegram_fake.command_message(ADMIN, "/learn garden bouquet #bouquet"))
                 assert "Teaching “garden bouquet”" in started["text"]
                 for n, photo in enumerate(FLOWERS):
-                    taught = await admin_says(n % 2, telegram.photo_message(ADMIN, photo.read_bytes()))
+                    taught = await admin_says(n % 2, telegram_fake.photo_message(ADMIN, photo.read_bytes()))
                     assert f"“garden bouquet”: {n + 1} photo" in taught["text"], taught["text"]
-                done = await admin_says(1, telegram.command_message(ADMIN, "/done"))
+                done = await admin_says(1, telegram_fake.command_message(ADMIN, "/done"))
                 assert f"“garden bouquet” has {len(FLOWERS)} photos" in done["text"], done["text"]
 
                 # Discord: each server's command reaches the process holding its shard.
@@ -125,15 +124,16 @@ async def test_two_processes_share_one_database_and_lose_nothing(tmp_path: Path)
 
                 # Process 0 dies (kill -9) holding three photos it took and could not answer yet.
                 stuck = [6000, 6001, 6002]
-                telegram.hold_after("sendMessage", 0)
+                telegram_fake.hold_after("sendMessage", 0)
                 for n, chat in enumerate(stuck):
                     assert (
-                        await deliver(0, 3000 + n, message=telegram.photo_message(chat, FLOWERS[n].read_bytes())) == 200
+                        await deliver(0, 3000 + n, message=telegram_fake.photo_message(chat, FLOWERS[n].read_bytes()))
+                        == 200
                     )
-                await telegram.wait_for(lambda: telegram.holding == len(stuck), timeout=60)
+                await telegram_fake.wait_for(lambda: telegram_fake.holding == len(stuck), timeout=60)
                 await processes[0].kill()
-                telegram.release()
-                await telegram.wait_for(lambda: all(telegram.replies_to(c) for c in stuck), timeout=60)
+                telegram_fake.release()
+                await telegram_fake.wait_for(lambda: all(telegram_fake.replies_to(c) for c in stuck), timeout=60)
 
             processes[1].send_signal(signal.SIGTERM)
             status, output = await processes[1].finish()
@@ -141,11 +141,9 @@ async def test_two_processes_share_one_database_and_lose_nothing(tmp_path: Path)
             for process in processes:
                 if process.process.returncode is None:
                     await process.kill()
-            await telegram.stop()
-            await discord_fake.stop()
         assert status == 0, output
         answered = chats + stuck
-        assert {chat: len(telegram.replies_to(chat)) for chat in answered} == dict.fromkeys(answered, 1)
+        assert {chat: len(telegram_fake.replies_to(chat)) for chat in answered} == dict.fromkeys(answered, 1)
         rows = logged(url)
         telegram_rows = sorted(int(chat) for platform, chat, outcome in rows if platform == "telegram")
         assert telegram_rows == sorted(answered), "every photo logged once, those of the killed process too"

@@ -17,9 +17,8 @@ from storage.database import DAY, connect, open_database, statements
 from storage.errors import DatabaseError, SchemaTooNew
 from storage.migrations import MIGRATIONS
 from storage.request_writer import RequestWriter
-from tests.counting_db import CountingWrites
-
-ROOT = Path(__file__).parent.parent
+from tests.support.bot_process import ROOT
+from tests.support.counting_db import CountingWrites
 
 
 async def test_new_file_gets_the_latest_schema_with_wal_and_foreign_keys(tmp_path: Path) -> None:

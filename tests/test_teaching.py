@@ -20,7 +20,7 @@ from inference.open_set import Regions, calibrate
 from inference.values import TaughtClass
 from storage import taught
 from storage.database import open_database
-from tests.conftest import tablecloth
+from tests.support.photos import tablecloth
 from trends.catalogue import Catalogue
 
 LABEL = parse_learn("checked tablecloth #picnic #gingham")

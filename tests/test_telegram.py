@@ -14,16 +14,15 @@ from telegram.ext import Application
 from bot.config import Config
 from bot.pipeline import Pipeline
 from bot.telegram.application import build_application
-from tests.conftest import gate_classifier, tablecloth
-from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.support.fake_telegram import TOKEN, FakeTelegram
+from tests.support.photos import tablecloth
+from tests.support.pipelines import gate_classifier
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
+def fake(telegram_fake: FakeTelegram) -> FakeTelegram:
+    """The fake Bot API (conftest's), by the short name every test here uses."""
+    return telegram_fake
 
 
 @pytest.fixture
@@ -501,7 +500,7 @@ async def test_the_request_log_survives_a_full_disk(app, fake: FakeTelegram, flo
 
     from storage.errors import DatabaseError
     from storage.request_log import LoggedRequest, log_request
-    from tests.bot_process import ROOT, bot_env
+    from tests.support.bot_process import ROOT, bot_env
 
     pipeline.writer.capacity = 10
     pages = (await pipeline.db.execute_fetchall("PRAGMA page_count"))[0][0]

@@ -11,7 +11,7 @@ from telegram import Bot, InputFile
 from telegram.error import NetworkError, TimedOut
 
 from bot.telegram.http import AiohttpTransport
-from tests.bot_process import free_port
+from tests.support.bot_process import free_port
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from inference.scene import Named, Scene
 from inference.subjects import SubjectTree
 from storage import trend_store
 from storage.database import DAY, open_database
-from tests.counting_db import CountingWrites
+from tests.support.counting_db import CountingWrites
 from trends.cache import TrendCache
 from trends.catalogue import Catalogue, entry_key
 from trends.composer import (

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.bot_process import ROOT, bot_env, free_port, free_ports
+from tests.support.bot_process import ROOT, bot_env, free_port, free_ports
 
 API_TOKEN = "hardening-api-token-0123"
 ADMIN_TOKEN = "hardening-admin-token-0123"

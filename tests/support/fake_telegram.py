@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.changes import Changes
+from tests.support.changes import Changes
 
 TOKEN = "123456:TEST-token-for-the-fake-server"
 BOT = {"id": 123456, "is_bot": True, "first_name": "Hashtags", "username": "hashtag_test_bot"}
@@ -145,6 +145,7 @@ class FakeTelegram:
     async def stop(self) -> None:
         if self.runner:
             await self.runner.cleanup()
+            self.runner = None
 
     def add_file(self, data: bytes, size: int | None = None, announce_size: bool = True) -> dict:
         """A file the bot can fetch; Telegram sometimes leaves `file_size` out (`announce_size=False`)."""

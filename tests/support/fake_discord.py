@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.changes import Changes
+from tests.support.changes import Changes
 
 TOKEN = "fake-discord-token.for.tests"
 APP_ID = 4242
@@ -121,6 +121,7 @@ class FakeDiscord:
             await socket.close()
         if self.runner:
             await self.runner.cleanup()
+            self.runner = None
 
     # -- test side ----------------------------------------------------------------
 

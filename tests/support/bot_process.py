@@ -7,10 +7,11 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 STARTED: list[BotProcess] = []  # every bot a test started; conftest kills those a failed test left running
 
 
@@ -19,7 +20,7 @@ def bot_env(tmp_path: Path, telegram=None, discord=None, **extra: str) -> dict[s
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "WEB_", "DATABASE_"))}
     env.update(PYTHONPATH=str(ROOT), DATABASE_PATH=str(tmp_path / "bot.sqlite3"), LOG_LEVEL="INFO")
     if telegram is not None:
-        from tests.fake_telegram import TOKEN
+        from tests.support.fake_telegram import TOKEN
 
         env.update(
             TELEGRAM_BOT_TOKEN=TOKEN,
@@ -28,7 +29,7 @@ def bot_env(tmp_path: Path, telegram=None, discord=None, **extra: str) -> dict[s
             TELEGRAM_POLL_TIMEOUT_SECONDS="1",  # a stop waits for the poll in flight: 1 s, not 10
         )
     if discord is not None:
-        from tests.fake_discord import TOKEN
+        from tests.support.fake_discord import TOKEN
 
         env.update(
             DISCORD_BOT_TOKEN=TOKEN,
@@ -140,3 +141,16 @@ def free_ports(count: int) -> list[int]:
 def free_port() -> int:
     """A port on 127.0.0.1 nothing listens on (for a bot's webhook, or one that stays closed)."""
     return free_ports(1)[0]
+
+
+def run_bot(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`python -m bot ARGS` run to its end (--console, --check), without this machine's tokens or database."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "DATABASE_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**base, **(env or {}), "PYTHONPATH": str(ROOT)},
+        cwd=cwd,
+    )
