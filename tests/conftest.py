@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -9,13 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from telegram.ext import Application
 
 from bot.config import Config
 from bot.pipeline import Pipeline
+from bot.telegram.application import build_application
 from inference.model_folder import DEFAULT_MODEL_DIR
 from tests.support import postgres
 from tests.support.bot_process import kill_leftovers
 from tests.support.fake_discord import FakeDiscord
+from tests.support.fake_telegram import TOKEN as TELEGRAM_TOKEN
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.photos import FIXTURES
 from tests.support.pipelines import serving
@@ -88,3 +92,27 @@ async def discord_fake() -> AsyncIterator[FakeDiscord]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def telegram_app(
+    request: pytest.FixtureRequest, telegram_fake: FakeTelegram, config: Config, pipeline: Pipeline
+) -> AsyncIterator[Application]:
+    """The real python-telegram-bot application against the fake, polling; `indirect` parametrisation overrides
+    config fields."""
+    config = dataclasses.replace(
+        config,
+        telegram_token=TELEGRAM_TOKEN,
+        telegram_api_base_url=telegram_fake.base_url,
+        telegram_file_base_url=telegram_fake.file_base_url,
+        **getattr(request, "param", {}),
+    )
+    application = build_application(config, pipeline)
+    await application.initialize()
+    await application.post_init(application)
+    await application.start()
+    await application.updater.start_polling(poll_interval=0.0, timeout=1)
+    yield application
+    await application.updater.stop()
+    await application.stop()
+    await application.shutdown()

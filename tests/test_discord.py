@@ -459,20 +459,6 @@ async def test_skipped_images_are_named_and_every_answer_fits(client, fake, flow
     assert not fake.rejected
 
 
-def test_long_answers_are_split_between_parts_and_cut_with_their_block_closed() -> None:
-    """Four answers of 30 tags with counts pass Discord's 2000 characters: one message each, none cut open."""
-    from bot.discord.render import fit
-
-    tags = " ".join(f"#verylonghashtag{i:02d}" for i in range(30))
-    counts = "\n".join(f"#verylonghashtag{i:02d} — 1.2M posts, popular" for i in range(30))
-    part = f"**photo.jpg**\n📷 **a cat**\n```\n{tags}\n```\n{counts}"
-    assert len(part) < 2000 < 2 * len(part)
-    messages = fit([part] * 4 + ["I answer the first 4 images of a message; 2 more skipped."])
-    assert messages[:3] == [part] * 3 and messages[3].startswith(part) and messages[3].endswith("skipped.")
-    (cut,) = fit(["📷 **a cat**\n```\n" + "\n".join([tags] * 20) + "\n```\nnote"])
-    assert len(cut) <= 2000 and cut.endswith("\n```") and cut.count("```") == 2
-
-
 async def test_a_command_cut_short_by_shutdown_is_told_to_try_again(client, fake, flower_photos, pipeline) -> None:
     """Past the shutdown grace a command is stopped, told so privately, and logged once as cancelled."""
     from bot.discord.commands import RESTARTING

@@ -3,58 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from telegram.ext import Application
 
-from bot.config import Config
-from bot.pipeline import Pipeline
-from bot.telegram.application import build_application
-from tests.support.fake_telegram import TOKEN, FakeTelegram
-from tests.support.photos import tablecloth
-from tests.support.pipelines import gate_classifier
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.pipelines import gate_classifier, outcomes
 
 
-@pytest.fixture
-def fake(telegram_fake: FakeTelegram) -> FakeTelegram:
-    """The fake Bot API (conftest's), by the short name every test here uses."""
-    return telegram_fake
-
-
-@pytest.fixture
-async def app(request, fake: FakeTelegram, config: Config, pipeline: Pipeline) -> AsyncIterator[Application]:
-    """The real application against the fake; `indirect` parametrisation overrides config fields."""
-    config = dataclasses.replace(
-        config,
-        telegram_token=TOKEN,
-        telegram_api_base_url=fake.base_url,
-        telegram_file_base_url=fake.file_base_url,
-        **getattr(request, "param", {}),
-    )
-    application = build_application(config, pipeline)
-    await application.initialize()
-    await application.post_init(application)
-    await application.start()
-    await application.updater.start_polling(poll_interval=0.0, timeout=1)
-    yield application
-    await application.updater.stop()
-    await application.stop()
-    await application.shutdown()
-
-
-async def reply(fake: FakeTelegram, chat_id: int, count: int = 1) -> list[dict]:
-    await fake.wait_for(lambda: len(fake.replies_to(chat_id)) >= count)
-    return fake.replies_to(chat_id)
-
-
-async def test_photo_gets_subject_and_copyable_hashtags(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
+async def test_photo_gets_subject_and_copyable_hashtags(
+    telegram_app, telegram_fake: FakeTelegram, flower_photos, pipeline
+) -> None:
     name, data = next(iter(flower_photos.items()))
-    await fake.push(fake.photo_message(7, data))
-    (answer,) = await reply(fake, 7)
+    await telegram_fake.push(telegram_fake.photo_message(7, data))
+    (answer,) = await telegram_fake.replies(7)
     assert name in answer["text"].splitlines()[0]
     tag_line = answer["text"].splitlines()[1]
     tags = tag_line.split()
@@ -63,77 +26,83 @@ async def test_photo_gets_subject_and_copyable_hashtags(app, fake: FakeTelegram,
     buttons = answer["reply_markup"]["inline_keyboard"][0]
     assert buttons[0]["copy_text"]["text"] == tag_line
     assert [b["text"] for b in buttons[1:]] == ["➕ More tags", "📊 With counts"]
-    assert not fake.rejected
-    file_ids = [params["file_id"] for method, params in fake.calls if method == "getFile"]
-    assert file_ids == [fake.updates[0]["message"]["photo"][1]["file_id"]], "the 320×240 size, not the largest"
+    assert not telegram_fake.rejected
+    file_ids = [params["file_id"] for method, params in telegram_fake.calls if method == "getFile"]
+    assert file_ids == [telegram_fake.updates[0]["message"]["photo"][1]["file_id"]], "the 320×240 size, not the largest"
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)
     rows = await pipeline.db.execute_fetchall("SELECT platform, outcome, image_sha256, latency_ms FROM requests")
     assert rows[0][0] == "telegram" and rows[0][1] == "ok" and len(rows[0][2]) == 64
     assert {"download", "decode", "inference", "compose", "send"} <= set(json.loads(rows[0][3]))
 
 
-async def test_a_portrait_gets_people_tags_and_no_flower(app, fake: FakeTelegram, everyday_photos) -> None:
-    await fake.push(fake.photo_message(8, everyday_photos["portrait"]))
-    (answer,) = await reply(fake, 8)
+async def test_a_portrait_gets_people_tags_and_no_flower(
+    telegram_app, telegram_fake: FakeTelegram, everyday_photos
+) -> None:
+    await telegram_fake.push(telegram_fake.photo_message(8, everyday_photos["portrait"]))
+    (answer,) = await telegram_fake.replies(8)
     subject, tag_line = answer["text"].splitlines()[:2]
     assert subject.startswith("📷 a portrait")
     assert "#portrait" in tag_line and not {"#rose", "#tulip", "#daisy", "#flowers"} & set(tag_line.split())
 
 
-async def outcomes(pipeline: Pipeline, count: int) -> list[tuple[str, str | None]]:
-    """The request log's (outcome, error) rows, once `count` requests have been written."""
-    await asyncio.wait_for(pipeline.wait_recorded(count), 10)
-    return [tuple(row) for row in await pipeline.db.execute_fetchall("SELECT outcome, error FROM requests ORDER BY id")]
-
-
-async def test_a_failed_send_is_logged_once_as_send_failed(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
-    fake.inject_error("sendMessage", 400, "Bad Request: chat not found")
-    await fake.push(fake.photo_message(9, flower_photos["daisy"]))
-    (apology,) = await reply(fake, 9)
+async def test_a_failed_send_is_logged_once_as_send_failed(
+    telegram_app, telegram_fake: FakeTelegram, flower_photos, pipeline
+) -> None:
+    telegram_fake.inject_error("sendMessage", 400, "Bad Request: chat not found")
+    await telegram_fake.push(telegram_fake.photo_message(9, flower_photos["daisy"]))
+    (apology,) = await telegram_fake.replies(9)
     assert apology["text"].startswith("Sorry, something went wrong")
     assert await outcomes(pipeline, 1) == [("send_failed", "BadRequest")]
 
 
-async def test_a_classifier_failure_is_logged_once_as_an_error(app, fake: FakeTelegram, flower_photos, pipeline):
+async def test_a_classifier_failure_is_logged_once_as_an_error(
+    telegram_app, telegram_fake: FakeTelegram, flower_photos, pipeline
+):
     await pipeline.classifier.aclose()  # its inference threads are gone: the next photo cannot be classified
-    await fake.push(fake.photo_message(10, flower_photos["daisy"]))
-    (apology,) = await reply(fake, 10)
+    await telegram_fake.push(telegram_fake.photo_message(10, flower_photos["daisy"]))
+    (apology,) = await telegram_fake.replies(10)
     assert apology["text"].startswith("Sorry, something went wrong")
     assert await outcomes(pipeline, 1) == [("error", "inference: RuntimeError")]
 
 
-async def test_typing_is_shown_while_a_slow_answer_is_prepared(app, fake: FakeTelegram, flower_photos, pipeline):
+async def test_typing_is_shown_while_a_slow_answer_is_prepared(
+    telegram_app, telegram_fake: FakeTelegram, flower_photos, pipeline
+):
     name, data = next(iter(flower_photos.items()))
     release = gate_classifier(pipeline)
-    await fake.push(fake.photo_message(6, data))
-    await fake.wait_for(lambda: any(m == "sendChatAction" for m, _ in fake.calls))
-    assert not fake.replies_to(6)
+    await telegram_fake.push(telegram_fake.photo_message(6, data))
+    await telegram_fake.wait_for(lambda: any(m == "sendChatAction" for m, _ in telegram_fake.calls))
+    assert not telegram_fake.replies_to(6)
     release.set()
-    (answer,) = await reply(fake, 6)
+    (answer,) = await telegram_fake.replies(6)
     assert name in answer["text"]
 
 
-async def test_image_sent_as_file_is_answered(app, fake: FakeTelegram, flower_photos) -> None:
+async def test_image_sent_as_file_is_answered(telegram_app, telegram_fake: FakeTelegram, flower_photos) -> None:
     name, data = next(iter(flower_photos.items()))
-    await fake.push(fake.document_message(8, data, "image/jpeg", "photo.jpg"))
-    (answer,) = await reply(fake, 8)
+    await telegram_fake.push(telegram_fake.document_message(8, data, "image/jpeg", "photo.jpg"))
+    (answer,) = await telegram_fake.replies(8)
     assert name in answer["text"]
 
 
-async def test_an_album_gets_one_answer_and_one_log_row(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
+async def test_an_album_gets_one_answer_and_one_log_row(
+    telegram_app, telegram_fake: FakeTelegram, flower_photos, pipeline
+) -> None:
     photos = list(flower_photos.items())[:3]
     for _, data in photos:
-        await fake.push(fake.photo_message(9, data, media_group_id="album1"))
-    huge = fake.document_message(9, b"x", "image/jpeg", "huge.jpg", size=25 * 1024 * 1024, media_group_id="album1")
-    await fake.push(huge)
-    too_big, answer = await reply(fake, 9, 2)
+        await telegram_fake.push(telegram_fake.photo_message(9, data, media_group_id="album1"))
+    huge = telegram_fake.document_message(
+        9, b"x", "image/jpeg", "huge.jpg", size=25 * 1024 * 1024, media_group_id="album1"
+    )
+    await telegram_fake.push(huge)
+    too_big, answer = await telegram_fake.replies(9, 2)
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)
-    assert len(fake.replies_to(9)) == 2, "one answer for the album, once its photos have come"
+    assert len(telegram_fake.replies_to(9)) == 2, "one answer for the album, once its photos have come"
     assert "too big" in too_big["text"], "the photo too big to fetch is refused on its own"
     subject = answer["text"].splitlines()[0]
     assert sum(name in subject for name, _ in photos) >= 2, subject
     assert "One set of tags for all 3 photos." in answer["text"]
-    assert len([m for m, _ in fake.calls if m == "getFile"]) == 3
+    assert len([m for m, _ in telegram_fake.calls if m == "getFile"]) == 3
     rows = await pipeline.db.execute_fetchall("SELECT photos, outcome, image_sha256 FROM requests")
     assert len(rows) == 1 and rows[0][:2] == (3, "ok") and len(rows[0][2].split(",")) == 3
 
@@ -145,28 +114,28 @@ def known_counts(text: str) -> list[str]:
     return lines
 
 
-async def test_more_tags_and_counts_buttons(app, fake: FakeTelegram, flower_photos) -> None:
+async def test_more_tags_and_counts_buttons(telegram_app, telegram_fake: FakeTelegram, flower_photos) -> None:
     _, data = next(iter(flower_photos.items()))
-    await fake.push(fake.photo_message(10, data))
-    (answer,) = await reply(fake, 10)
+    await telegram_fake.push(telegram_fake.photo_message(10, data))
+    (answer,) = await telegram_fake.replies(10)
     first = answer["text"].splitlines()[1].split()
     more = answer["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
-    await fake.push(callback=fake.callback(10, answer, more))
-    await fake.wait_for(lambda: len(fake.edits) == 1)
-    second = fake.edits[0]["text"].split("<code>")[1].split("</code>")[0].split()
+    await telegram_fake.push(callback=telegram_fake.callback(10, answer, more))
+    await telegram_fake.wait_for(lambda: len(telegram_fake.edits) == 1)
+    second = telegram_fake.edits[0]["text"].split("<code>")[1].split("</code>")[0].split()
     assert second and not set(second) & set(first), "more tags shows the next best set"
     counts = answer["reply_markup"]["inline_keyboard"][0][2]["callback_data"]
-    await fake.push(callback=fake.callback(10, answer, counts))
-    await fake.wait_for(lambda: len(fake.edits) == 2)
-    assert len(known_counts(fake.edits[1]["text"])) == len(second)
-    assert not fake.rejected
+    await telegram_fake.push(callback=telegram_fake.callback(10, answer, counts))
+    await telegram_fake.wait_for(lambda: len(telegram_fake.edits) == 2)
+    assert len(known_counts(telegram_fake.edits[1]["text"])) == len(second)
+    assert not telegram_fake.rejected
 
 
-async def test_expired_button_is_explained(app, fake: FakeTelegram) -> None:
-    message = fake.message(11, text="old")
-    await fake.push(callback=fake.callback(11, message, "more:999999"))
-    await fake.wait_for(lambda: any(m == "answerCallbackQuery" for m, _ in fake.calls))
-    params = next(p for m, p in fake.calls if m == "answerCallbackQuery")
+async def test_expired_button_is_explained(telegram_app, telegram_fake: FakeTelegram) -> None:
+    message = telegram_fake.message(11, text="old")
+    await telegram_fake.push(callback=telegram_fake.callback(11, message, "more:999999"))
+    await telegram_fake.wait_for(lambda: any(m == "answerCallbackQuery" for m, _ in telegram_fake.calls))
+    params = next(p for m, p in telegram_fake.calls if m == "answerCallbackQuery")
     assert "too old" in params["text"]
 
 
@@ -174,64 +143,70 @@ async def test_expired_button_is_explained(app, fake: FakeTelegram) -> None:
     ("command", "expected"),
     [("/start", "Send me a photo"), ("/help", "Privacy"), ("/about", "daisy"), ("/hashtags", "Reply to a photo")],
 )
-async def test_commands(app, fake: FakeTelegram, command: str, expected: str) -> None:
-    await fake.push(fake.command_message(12, command))
-    (answer,) = await reply(fake, 12)
+async def test_commands(telegram_app, telegram_fake: FakeTelegram, command: str, expected: str) -> None:
+    await telegram_fake.push(telegram_fake.command_message(12, command))
+    (answer,) = await telegram_fake.replies(12)
     assert expected in answer["text"]
 
 
-async def test_commands_are_registered(app, fake: FakeTelegram) -> None:
-    assert {c["command"] for c in fake.commands} == {
+async def test_commands_are_registered(telegram_app, telegram_fake: FakeTelegram) -> None:
+    assert {c["command"] for c in telegram_fake.commands} == {
         *("start", "help", "hashtags", "settings", "about", "stats"),
         *("labels", "learn", "done", "forget"),
     }
 
 
-async def test_hashtags_as_reply_to_a_photo(app, fake: FakeTelegram, flower_photos) -> None:
+async def test_hashtags_as_reply_to_a_photo(telegram_app, telegram_fake: FakeTelegram, flower_photos) -> None:
     name, data = next(iter(flower_photos.items()))
-    photo = fake.photo_message(13, data, chat_id=-100, chat_type="group")
-    await fake.push(photo)
-    await fake.push(fake.command_message(13, "/hashtags", chat_id=-100, chat_type="group", reply_to_message=photo))
-    (answer,) = await reply(fake, -100)
+    photo = telegram_fake.photo_message(13, data, chat_id=-100, chat_type="group")
+    await telegram_fake.push(photo)
+    await telegram_fake.push(
+        telegram_fake.command_message(13, "/hashtags", chat_id=-100, chat_type="group", reply_to_message=photo)
+    )
+    (answer,) = await telegram_fake.replies(-100)
     assert name in answer["text"], "the group photo alone got no answer; the /hashtags reply did"
 
 
-async def test_group_photo_with_mention_is_answered(app, fake: FakeTelegram, flower_photos) -> None:
+async def test_group_photo_with_mention_is_answered(telegram_app, telegram_fake: FakeTelegram, flower_photos) -> None:
     _, data = next(iter(flower_photos.items()))
-    await fake.push(fake.photo_message(14, data, chat_id=-200, chat_type="group", caption="tags? @hashtag_test_bot"))
-    assert len(await reply(fake, -200)) == 1
+    await telegram_fake.push(
+        telegram_fake.photo_message(14, data, chat_id=-200, chat_type="group", caption="tags? @hashtag_test_bot")
+    )
+    assert len(await telegram_fake.replies(-200)) == 1
 
 
-async def test_settings_are_stored_per_chat_and_used(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
-    await fake.push(fake.command_message(15, "/settings 8 counts on"))
-    (answer,) = await reply(fake, 15)
+async def test_settings_are_stored_per_chat_and_used(
+    telegram_app, telegram_fake: FakeTelegram, flower_photos, pipeline
+) -> None:
+    await telegram_fake.push(telegram_fake.command_message(15, "/settings 8 counts on"))
+    (answer,) = await telegram_fake.replies(15)
     assert "Tags per photo: 8" in answer["text"] and "Post counts: on" in answer["text"]
     _, data = next(iter(flower_photos.items()))
-    await fake.push(fake.photo_message(15, data))
-    answers = await reply(fake, 15, 2)
+    await telegram_fake.push(telegram_fake.photo_message(15, data))
+    answers = await telegram_fake.replies(15, 2)
     assert len(answers[1]["text"].splitlines()[1].split()) == 8
     assert len(known_counts(answers[1]["text"])) == 8
-    await fake.push(fake.command_message(16, "/settings"))
-    assert "Tags per photo: 5" in (await reply(fake, 16))[0]["text"], "another chat keeps the default"
+    await telegram_fake.push(telegram_fake.command_message(16, "/settings"))
+    assert "Tags per photo: 5" in (await telegram_fake.replies(16))[0]["text"], "another chat keeps the default"
 
 
-async def test_group_settings_need_a_chat_admin(app, fake: FakeTelegram) -> None:
-    await fake.push(fake.command_message(17, "/settings 3", chat_id=-300, chat_type="group"))
-    assert "Only the group's admins" in (await reply(fake, -300))[0]["text"]
-    fake.chat_admins.add(17)
-    await fake.push(fake.command_message(17, "/settings 3", chat_id=-300, chat_type="group"))
-    assert "Tags per photo: 3" in (await reply(fake, -300, 2))[1]["text"]
+async def test_group_settings_need_a_chat_admin(telegram_app, telegram_fake: FakeTelegram) -> None:
+    await telegram_fake.push(telegram_fake.command_message(17, "/settings 3", chat_id=-300, chat_type="group"))
+    assert "Only the group's admins" in (await telegram_fake.replies(-300))[0]["text"]
+    telegram_fake.chat_admins.add(17)
+    await telegram_fake.push(telegram_fake.command_message(17, "/settings 3", chat_id=-300, chat_type="group"))
+    assert "Tags per photo: 3" in (await telegram_fake.replies(-300, 2))[1]["text"]
 
 
-async def test_stats_for_admins_only(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
-    await fake.push(fake.command_message(18, "/stats"))
-    assert "for the bot's admins" in (await reply(fake, 18))[0]["text"]
+async def test_stats_for_admins_only(telegram_app, telegram_fake: FakeTelegram, flower_photos, pipeline) -> None:
+    await telegram_fake.push(telegram_fake.command_message(18, "/stats"))
+    assert "for the bot's admins" in (await telegram_fake.replies(18))[0]["text"]
     _, data = next(iter(flower_photos.items()))
-    await fake.push(fake.photo_message(42, data))
-    await reply(fake, 42)
+    await telegram_fake.push(telegram_fake.photo_message(42, data))
+    await telegram_fake.replies(42)
     await asyncio.wait_for(pipeline.wait_recorded(1), 10)
-    await fake.push(fake.command_message(42, "/stats"))
-    text = (await reply(fake, 42, 2))[1]["text"]
+    await telegram_fake.push(telegram_fake.command_message(42, "/stats"))
+    text = (await telegram_fake.replies(42, 2))[1]["text"]
     assert "telegram: 1" in text and "Instagram: ok" in text
 
 
@@ -244,180 +219,85 @@ async def test_stats_for_admins_only(app, fake: FakeTelegram, flower_photos, pip
         ("text-as-image", "not an image"),
     ],
 )
-async def test_bad_input_gets_a_friendly_explanation(app, fake: FakeTelegram, flower_photos, kind, expected) -> None:
+async def test_bad_input_gets_a_friendly_explanation(
+    telegram_app, telegram_fake: FakeTelegram, flower_photos, kind, expected
+) -> None:
     if kind == "sticker":
         sticker = {
-            **fake.add_file(b"x"),
+            **telegram_fake.add_file(b"x"),
             "width": 512,
             "height": 512,
             "is_animated": False,
             "is_video": False,
             "type": "regular",
         }
-        message = fake.message(19, sticker=sticker)
+        message = telegram_fake.message(19, sticker=sticker)
     elif kind == "pdf":
-        message = fake.document_message(19, b"%PDF-1.4", "application/pdf", "menu.pdf")
+        message = telegram_fake.document_message(19, b"%PDF-1.4", "application/pdf", "menu.pdf")
     elif kind == "corrupt":
         truncated = flower_photos["daisy"][: len(flower_photos["daisy"]) // 3]
-        message = fake.document_message(19, truncated, "image/jpeg", "broken.jpg")
+        message = telegram_fake.document_message(19, truncated, "image/jpeg", "broken.jpg")
     else:
-        message = fake.document_message(19, b"hello world" * 20, "image/png", "fake.png")
-    await fake.push(message)
-    (answer,) = await reply(fake, 19)
+        message = telegram_fake.document_message(19, b"hello world" * 20, "image/png", "fake.png")
+    await telegram_fake.push(message)
+    (answer,) = await telegram_fake.replies(19)
     assert expected in answer["text"]
 
 
-async def test_oversized_file_is_refused_before_download(app, fake: FakeTelegram, jpeg: bytes) -> None:
-    await fake.push(fake.document_message(20, jpeg, "image/jpeg", "huge.jpg", size=30 * 1024 * 1024))
-    (answer,) = await reply(fake, 20)
+async def test_oversized_file_is_refused_before_download(
+    telegram_app, telegram_fake: FakeTelegram, jpeg: bytes
+) -> None:
+    await telegram_fake.push(telegram_fake.document_message(20, jpeg, "image/jpeg", "huge.jpg", size=30 * 1024 * 1024))
+    (answer,) = await telegram_fake.replies(20)
     assert "too big" in answer["text"]
-    assert not any(method == "getFile" for method, _ in fake.calls)
+    assert not any(method == "getFile" for method, _ in telegram_fake.calls)
 
 
-async def test_flood_limit_answers_politely(app, fake: FakeTelegram, jpeg: bytes) -> None:
+async def test_flood_limit_answers_politely(telegram_app, telegram_fake: FakeTelegram, jpeg: bytes) -> None:
     for _ in range(6):
-        await fake.push(fake.photo_message(21, jpeg))
-    answers = await reply(fake, 21, 6)
+        await telegram_fake.push(telegram_fake.photo_message(21, jpeg))
+    answers = await telegram_fake.replies(21, 6)
     assert sum("lot of photos" in a["text"] for a in answers) == 1
     assert sum("#" in a["text"] for a in answers) == 5
 
 
-async def test_bot_api_429_is_retried_after_the_wait(app, fake: FakeTelegram, flower_photos) -> None:
-    fake.inject_error("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
-    name, data = next(iter(flower_photos.items()))
-    await fake.push(fake.photo_message(22, data))
-    (answer,) = await reply(fake, 22)
-    assert name in answer["text"]
-    assert sum(m == "sendMessage" for m, _ in fake.calls) == 2
-
-
-async def test_fifty_users_at_once_are_all_answered(app, fake: FakeTelegram, flower_photos) -> None:
+async def test_fifty_users_at_once_are_all_answered(telegram_app, telegram_fake: FakeTelegram, flower_photos) -> None:
     photos = list(flower_photos.items())
     for user in range(1000, 1050):
         data = photos[user % len(photos)][1]
-        await fake.push(fake.photo_message(user, data))
-    await fake.wait_for(lambda: sum(1 for m in fake.sent if m["chat"]["id"] >= 1000) >= 50, timeout=120)
+        await telegram_fake.push(telegram_fake.photo_message(user, data))
+    await telegram_fake.wait_for(
+        lambda: sum(1 for m in telegram_fake.sent if m["chat"]["id"] >= 1000) >= 50, timeout=120
+    )
     for user in range(1000, 1050):
-        answers = fake.replies_to(user)
+        answers = telegram_fake.replies_to(user)
         assert len(answers) == 1
         assert photos[user % len(photos)][0] in answers[0]["text"]
-    assert not fake.rejected
+    assert not telegram_fake.rejected
 
 
-def test_copy_button_is_left_out_when_the_line_is_too_long() -> None:
-    from bot.telegram.render import keyboard
-    from trends.composer import ChosenTag, ComposedTags
-
-    long_tags = ComposedTags(
-        tuple(ChosenTag(f"verylonghashtag{i:02d}", "niche", None, "x", 1.0) for i in range(20)), ()
-    )
-    short_tags = ComposedTags(long_tags.tags[:3], ())
-    assert len(long_tags.line) > 256
-    long_row = keyboard(long_tags, "1").inline_keyboard[0]
-    assert [b.text for b in long_row] == ["➕ More tags", "📊 With counts"]
-    assert keyboard(short_tags, "1").inline_keyboard[0][0].copy_text.text == short_tags.line
-
-
-async def test_admin_teaches_a_label_in_the_chat(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
-    await fake.push(fake.command_message(18, "/learn checked tablecloth"))
-    assert "only the bot's admins" in (await reply(fake, 18))[0]["text"]
-
-    await fake.push(fake.command_message(42, "/learn Checked Tablecloth #picnic #gingham"))
-    assert "Teaching “checked tablecloth”" in (await reply(fake, 42))[0]["text"]
-    await fake.push(fake.photo_message(18, tablecloth(50)))
-    assert "checked tablecloth" not in (await reply(fake, 18, 2))[1]["text"], "not taught yet, and 18 is no admin"
-    for seed in range(3):
-        await fake.push(fake.photo_message(42, tablecloth(seed)))
-    await fake.push(fake.document_message(42, b"%PDF-1.4 not a photo", "image/png", "scan.png"))
-    for seed in range(3, 5):
-        await fake.push(fake.photo_message(42, tablecloth(seed)))
-    progress = [m["text"] for m in (await reply(fake, 42, 7))[1:]]
-    assert progress[0].startswith("“checked tablecloth”: 1 photo — 4 more to go")
-    assert progress[3].startswith("Not added: That looks like a PDF document")
-    assert progress[5].startswith("“checked tablecloth”: 5 photos.")
-    await fake.push(fake.command_message(42, "/done"))
-    done = (await reply(fake, 42, 8))[7]["text"]
-    assert "has 5 photos" in done and "recognise it from now on" in done and "1 file(s) could not be used" in done
-
-    await fake.push(fake.photo_message(18, tablecloth(100)))
-    answer = (await reply(fake, 18, 3))[2]["text"]
-    assert "checked tablecloth" in answer.splitlines()[0]
-    assert "#picnic" in answer and "#gingham" in answer
-    name, data = next(iter(flower_photos.items()))
-    await fake.push(fake.photo_message(42, data))
-    assert name in (await reply(fake, 42, 9))[8]["text"].splitlines()[0], "after /done, photos are answered again"
-
-    await fake.push(fake.command_message(18, "/labels"))
-    assert "• checked tablecloth: 5 photos #picnic #gingham" in (await reply(fake, 18, 4))[3]["text"]
-    await fake.push(fake.command_message(18, "/forget checked tablecloth"))
-    assert "only the bot's admins" in (await reply(fake, 18, 5))[4]["text"]
-    await fake.push(fake.command_message(42, "/forget checked tablecloth"))
-    assert "Forgot “checked tablecloth”" in (await reply(fake, 42, 10))[9]["text"]
-    await fake.push(fake.photo_message(18, tablecloth(100)))
-    assert "checked tablecloth" not in (await reply(fake, 18, 6))[5]["text"]
-    assert not fake.rejected
-
-
-async def test_done_without_a_lesson_and_too_few_photos(app, fake: FakeTelegram) -> None:
-    await fake.push(fake.command_message(42, "/done"))
-    assert "Nothing is being taught" in (await reply(fake, 42))[0]["text"]
-    await fake.push(fake.command_message(42, "/learn"))
-    assert "Name the label" in (await reply(fake, 42, 2))[1]["text"]
-    await fake.push(fake.command_message(42, "/learn mug"))
-    await fake.push(fake.photo_message(42, tablecloth(0)))
-    await reply(fake, 42, 4)
-    await fake.push(fake.command_message(42, "/done"))
-    assert "needs at least 5 photos" in (await reply(fake, 42, 5))[4]["text"]
-
-
-async def test_learn_in_a_group_explains_how_photos_reach_the_bot(app, fake: FakeTelegram) -> None:
-    await fake.push(fake.command_message(42, "/learn mug", chat_id=-500, chat_type="group"))
-    text = (await reply(fake, -500))[0]["text"]
-    assert f"add @{app.bot.username} to each caption, or teach me in a private chat" in text
-    await fake.push(fake.photo_message(42, tablecloth(0), chat_id=-500, chat_type="group"))
-    assert "“mug”: 1 photo" in (await reply(fake, -500, 2))[1]["text"], "the admin's lesson photos need no mention"
-
-
-@pytest.mark.parametrize("app", [{"telegram_concurrency": 1}], indirect=True)
-async def test_photos_beyond_the_concurrency_bound_wait_their_turn(app, fake: FakeTelegram, flower_photos, pipeline):
-    """With one photo in flight, the second is not even fetched until the first is answered."""
-    (_, first), (_, second) = list(flower_photos.items())[:2]
-    release = gate_classifier(pipeline)
-    await fake.push(fake.photo_message(31, first))
-    last = await fake.push(fake.photo_message(32, second))
-    await fake.wait_for(
-        lambda: (
-            any(m == "getUpdates" and int(p.get("offset", 0)) > last for m, p in fake.calls)
-            and sum(m == "getFile" for m, _ in fake.calls) >= 1
-        )
-    )
-    release.set()
-    await reply(fake, 31)
-    await reply(fake, 32)
-    order = [m for m, _ in fake.calls if m in ("getFile", "sendMessage")]
-    assert order == ["getFile", "sendMessage", "getFile", "sendMessage"]
-
-
-async def test_pressing_a_button_twice_is_silent(app, fake: FakeTelegram, flower_photos) -> None:
+async def test_pressing_a_button_twice_is_silent(telegram_app, telegram_fake: FakeTelegram, flower_photos) -> None:
     """Telegram refuses an edit that changes nothing ("message is not modified"); the user sees no apology."""
     _, data = next(iter(flower_photos.items()))
-    await fake.push(fake.photo_message(23, data))
-    (answer,) = await reply(fake, 23)
+    await telegram_fake.push(telegram_fake.photo_message(23, data))
+    (answer,) = await telegram_fake.replies(23)
     counts = answer["reply_markup"]["inline_keyboard"][0][2]["callback_data"]
     for _ in range(2):
-        await fake.push(callback=fake.callback(23, answer, counts))
-    await fake.wait_for(lambda: any("not modified" in problem for _, problem in fake.rejected))
-    await fake.push(fake.command_message(23, "/help"))
-    replies = await reply(fake, 23, 2)
-    assert len(fake.edits) == 1 and known_counts(fake.edits[0]["text"])
+        await telegram_fake.push(callback=telegram_fake.callback(23, answer, counts))
+    await telegram_fake.wait_for(lambda: any("not modified" in problem for _, problem in telegram_fake.rejected))
+    await telegram_fake.push(telegram_fake.command_message(23, "/help"))
+    replies = await telegram_fake.replies(23, 2)
+    assert len(telegram_fake.edits) == 1 and known_counts(telegram_fake.edits[0]["text"])
     assert [r["text"] for r in replies[1:]] == [replies[1]["text"]] and "Privacy" in replies[1]["text"]
 
 
 @pytest.mark.parametrize("mime", ["application/octet-stream", None], ids=["octet-stream", "no-type"])
-async def test_a_photo_sent_as_a_file_is_judged_by_its_bytes(app, fake: FakeTelegram, flower_photos, mime) -> None:
+async def test_a_photo_sent_as_a_file_is_judged_by_its_bytes(
+    telegram_app, telegram_fake: FakeTelegram, flower_photos, mime
+) -> None:
     name, data = next(iter(flower_photos.items()))
-    await fake.push(fake.document_message(24, data, mime, "IMG_0001"))
-    (answer,) = await reply(fake, 24)
+    await telegram_fake.push(telegram_fake.document_message(24, data, mime, "IMG_0001"))
+    (answer,) = await telegram_fake.replies(24)
     assert name in answer["text"] and "#" in answer["text"]
 
 
@@ -430,19 +310,23 @@ async def test_a_photo_sent_as_a_file_is_judged_by_its_bytes(app, fake: FakeTele
     ],
     ids=["superscript", "long-settings", "long-forget"],
 )
-async def test_odd_arguments_get_a_clear_answer(app, fake: FakeTelegram, command: str, expected: str) -> None:
-    await fake.push(fake.command_message(42, command))
-    (answer,) = await reply(fake, 42)
+async def test_odd_arguments_get_a_clear_answer(
+    telegram_app, telegram_fake: FakeTelegram, command: str, expected: str
+) -> None:
+    await telegram_fake.push(telegram_fake.command_message(42, command))
+    (answer,) = await telegram_fake.replies(42)
     assert answer["text"].startswith(expected) and len(answer["text"]) < 300
-    assert not fake.rejected
+    assert not telegram_fake.rejected
 
 
 @pytest.mark.parametrize("announced", [True, False], ids=["size-announced", "size-missing"])
-async def test_too_big_says_two_different_numbers(app, fake: FakeTelegram, jpeg: bytes, announced: bool) -> None:
+async def test_too_big_says_two_different_numbers(
+    telegram_app, telegram_fake: FakeTelegram, jpeg: bytes, announced: bool
+) -> None:
     """Just over Telegram's 20 MB: the size shown is above the limit shown, with or without `file_size`."""
     data = jpeg + b"\0" * (20 * 1024 * 1024 + 1 - len(jpeg))
-    await fake.push(fake.document_message(25, data, "image/jpeg", "big.jpg", announce_size=announced))
-    (answer,) = await reply(fake, 25)
+    await telegram_fake.push(telegram_fake.document_message(25, data, "image/jpeg", "big.jpg", announce_size=announced))
+    (answer,) = await telegram_fake.replies(25)
     if announced:
         assert "too big (20.1 MB; the limit is 20 MB)" in answer["text"]
     else:
@@ -458,41 +342,17 @@ async def test_too_big_says_two_different_numbers(app, fake: FakeTelegram, jpeg:
     ],
     ids=["text", "location", "video-note"],
 )
-async def test_anything_else_in_private_gets_one_line(app, fake: FakeTelegram, fields: dict, expected: str) -> None:
-    await fake.push(fake.message(26, **fields))
-    (answer,) = await reply(fake, 26)
+async def test_anything_else_in_private_gets_one_line(
+    telegram_app, telegram_fake: FakeTelegram, fields: dict, expected: str
+) -> None:
+    await telegram_fake.push(telegram_fake.message(26, **fields))
+    (answer,) = await telegram_fake.replies(26)
     assert expected in answer["text"] and len(answer["text"].splitlines()) == 1
 
 
-@pytest.mark.parametrize("fault", ["500", "502", "reset", "five-429s"])
-async def test_a_transient_send_failure_is_retried_and_logged_once(app, fake, flower_photos, pipeline, fault) -> None:
-    if fault == "reset":
-        fake.inject_reset("sendMessage")
-    elif fault == "five-429s":
-        for _ in range(5):
-            fake.inject_error("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
-    else:
-        for _ in range(2):
-            fake.inject_error("sendMessage", int(fault), "Internal Server Error")
-    name, data = next(iter(flower_photos.items()))
-    await fake.push(fake.photo_message(27, data))
-    (answer,) = await reply(fake, 27)
-    assert name in answer["text"] and "Sorry" not in answer["text"]
-    assert await outcomes(pipeline, 1) == [("ok", None)]
-
-
-async def test_a_send_answered_too_late_is_not_followed_by_an_apology(app, fake, flower_photos, pipeline) -> None:
-    """The answer arrived but its confirmation came after the timeout: one message, never answer and apology."""
-    fake.inject_delay("sendMessage", 6)
-    name, data = next(iter(flower_photos.items()))
-    await fake.push(fake.photo_message(28, data))
-    assert await outcomes(pipeline, 1) == [("send_failed", "TimedOut")]
-    await fake.push(fake.command_message(28, "/help"))
-    replies = await reply(fake, 28, 2)
-    assert name in replies[0]["text"] and "Privacy" in replies[1]["text"] and len(replies) == 2
-
-
-async def test_the_request_log_survives_a_full_disk(app, fake: FakeTelegram, flower_photos, pipeline) -> None:
+async def test_the_request_log_survives_a_full_disk(
+    telegram_app, telegram_fake: FakeTelegram, flower_photos, pipeline
+) -> None:
     """SQLite may not grow (max_page_count gives the SQLITE_FULL a full disk gives): every photo is still answered,
     rows wait in memory up to their bound and are written when space returns, and the rows lost are counted."""
     import subprocess
@@ -512,18 +372,20 @@ async def test_the_request_log_survives_a_full_disk(app, fake: FakeTelegram, flo
 
     photos = list(flower_photos.values())
     for user in range(2000, 2030):
-        await fake.push(fake.photo_message(user, photos[user % len(photos)]))
-    await fake.wait_for(lambda: all(fake.replies_to(user) for user in range(2000, 2030)), timeout=120)
+        await telegram_fake.push(telegram_fake.photo_message(user, photos[user % len(photos)]))
+    await telegram_fake.wait_for(lambda: all(telegram_fake.replies_to(user) for user in range(2000, 2030)), timeout=120)
     await asyncio.wait_for(pipeline.wait_recorded(30), 30)
     fitted = (await pipeline.db.execute_fetchall("SELECT count(*) FROM requests"))[0][0] - filler
     waiting, dropped = len(pipeline.writer.waiting), pipeline.writer.dropped
     assert fitted + waiting + dropped == 30 and waiting == 10 and dropped > 0
-    await fake.push(fake.command_message(42, "/stats"))
-    assert f"request log: 10 row(s) waiting for the disk, {dropped} lost" in (await reply(fake, 42))[0]["text"]
+    await telegram_fake.push(telegram_fake.command_message(42, "/stats"))
+    assert (
+        f"request log: 10 row(s) waiting for the disk, {dropped} lost" in (await telegram_fake.replies(42))[0]["text"]
+    )
 
     await pipeline.db.execute_fetchall("PRAGMA max_page_count = 1073741823")
-    await fake.push(fake.photo_message(2030, photos[0]))
-    await reply(fake, 2030)
+    await telegram_fake.push(telegram_fake.photo_message(2030, photos[0]))
+    await telegram_fake.replies(2030)
     await asyncio.wait_for(pipeline.wait_recorded(31), 30)
     assert (await pipeline.db.execute_fetchall("SELECT count(*) FROM requests"))[0][0] - filler == fitted + 11
     assert not pipeline.writer.waiting and not pipeline.writer.dropped

@@ -208,6 +208,11 @@ class FakeTelegram:
             "data": data,
         }
 
+    async def replies(self, chat_id: int, count: int = 1) -> list[dict]:
+        """The messages sent to `chat_id`, once there are at least `count`."""
+        await self.wait_for(lambda: len(self.replies_to(chat_id)) >= count)
+        return self.replies_to(chat_id)
+
     async def wait_for(self, predicate, timeout: float = 30.0) -> None:
         """Wait until `predicate()` holds; woken by every request the bot makes."""
         await self._changes.wait_for(predicate, timeout)

@@ -45,3 +45,9 @@ def gate_classifier(pipeline: Pipeline) -> asyncio.Event:
 
     pipeline.classifier.classify = held
     return release
+
+
+async def outcomes(pipeline: Pipeline, count: int) -> list[tuple[str, str | None]]:
+    """The request log's (outcome, error) rows, once `count` requests have been written."""
+    await asyncio.wait_for(pipeline.wait_recorded(count), 10)
+    return [tuple(row) for row in await pipeline.db.execute_fetchall("SELECT outcome, error FROM requests ORDER BY id")]
