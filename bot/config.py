@@ -20,7 +20,7 @@ from dotenv import dotenv_values
 from inference.decode import DEFAULT_MAX_PIXELS
 from inference.model_folder import DEFAULT_MODEL_DIR, MODEL_FILE
 from storage.database import DAY
-from storage.settings import DEFAULT_TAG_COUNT, MAX_TAG_COUNT
+from storage.settings import DEFAULT_TAG_COUNT, MAX_TAG_COUNT, TAG_COUNT_RANGE
 from trends.refresher import RefreshSettings
 
 # A shorter web token can be guessed; the hint in the message makes a good one.
@@ -201,7 +201,7 @@ def _check(config: Config) -> None:
         (config.max_image_pixels >= 1_000_000, "MAX_IMAGE_PIXELS must be at least 1000000"),
         (0 < config.max_file_bytes <= BOT_API_FILE_LIMIT, f"MAX_FILE_BYTES must be 1..{BOT_API_FILE_LIMIT} (Bot API)"),
         (config.flood_photos >= 1 and config.flood_window > 0, "FLOOD_PHOTOS and FLOOD_WINDOW_SECONDS must be > 0"),
-        (1 <= config.default_tag_count <= MAX_TAG_COUNT, f"DEFAULT_TAG_COUNT must be 1..{MAX_TAG_COUNT}"),
+        (config.default_tag_count in TAG_COUNT_RANGE, f"DEFAULT_TAG_COUNT must be 1..{MAX_TAG_COUNT}"),
         (
             config.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
             "LOG_LEVEL must be DEBUG/INFO/WARNING/ERROR",

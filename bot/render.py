@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from inference.scene import Scene
 from storage.adapter_state import AdapterState
-from storage.settings import MAX_TAG_COUNT, ChatSettings
+from storage.settings import MAX_TAG_COUNT, TAG_COUNT_RANGE, ChatSettings
 from trends.composer import ChosenTag, ComposedTags
 from trends.tiers import MEDIUM, MEGA, NICHE, ORDER, POPULAR, TINY, UNKNOWN
 
@@ -90,7 +90,7 @@ def tag_count(value: str | int | None) -> int | None:
     """A number of tags an answer may have, from an option or what a user typed ("8"); None if it is not one."""
     if isinstance(value, str):
         value = int(value) if value.isascii() and value.isdigit() and len(value) <= 3 else None
-    return value if value is not None and 1 <= value <= MAX_TAG_COUNT else None
+    return value if value in TAG_COUNT_RANGE else None
 
 
 def post_note(answer: Answer, names: list[str] | None = None) -> str:

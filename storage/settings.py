@@ -10,6 +10,7 @@ from storage.database import Database
 # (Instagram's own limit per post).
 DEFAULT_TAG_COUNT = 5
 MAX_TAG_COUNT = 30
+TAG_COUNT_RANGE = range(1, MAX_TAG_COUNT + 1)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ async def get_chat_settings(db: Database, platform: str, chat_id: str) -> ChatSe
 
 
 async def save_chat_settings(db: Database, platform: str, chat_id: str, settings: ChatSettings) -> None:
-    if settings.tag_count is not None and not 1 <= settings.tag_count <= MAX_TAG_COUNT:
+    if settings.tag_count is not None and settings.tag_count not in TAG_COUNT_RANGE:
         raise ValueError(f"tag count must be between 1 and {MAX_TAG_COUNT}")
     await db.write(
         "INSERT INTO chat_settings (platform, chat_id, tag_count, show_counts) VALUES (?, ?, ?, ?)"
