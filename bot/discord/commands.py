@@ -73,7 +73,7 @@ class Reply:
 
 
 class DiscordHandlers:
-    """The command callbacks and what they share."""
+    """What the commands share: the inbox, the commands in flight, the downloads, the replies and refusals."""
 
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
         self.config, self.pipeline = config, pipeline
