@@ -12,8 +12,8 @@ from bot.chat_inbox import ADOPT_SECONDS
 from bot.config import Config
 from bot.pipeline import Pipeline
 from bot.retrying import Backoff, repeat
+from bot.telegram import PLATFORM
 from bot.telegram.application import build_application
-from bot.telegram.handlers import PLATFORM
 from bot.telegram.http import AiohttpTransport
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from bot.config import Config
 from bot.flood import FloodGuard
 from bot.pipeline import Pipeline
 from bot.render import APOLOGY, TAG_COUNTS, quoted, settings_text, stats_text, tag_count, too_big, too_big_text
+from bot.telegram import PLATFORM
 from bot.telegram.albums import Albums
 from bot.telegram.lessons import TelegramLessons, is_bot_admin
 from bot.telegram.render import answer_html, keyboard, tags_html
@@ -28,7 +29,6 @@ from bot.telegram.retry import with_retries
 from inference.decode import MODEL_SIZE, ImageRejected, might_be_image
 
 log = logging.getLogger(__name__)
-PLATFORM = "telegram"
 # A file too big for the bot (or for Telegram to give it): a photo is sent smaller.
 SEND_AS_PHOTO = "Please send it as a photo."
 NOT_FETCHED = "Telegram could not give me this photo (it may have expired). Please send it again."
@@ -54,7 +54,7 @@ def pick_photo(sizes: tuple[PhotoSize, ...]) -> PhotoSize:
 
 
 class TelegramHandlers:
-    """Handlers and their state (flood guard, answers kept for buttons)."""
+    """The handlers and their state: the flood guard, each chat's order, albums being gathered, lessons."""
 
     def __init__(self, config: Config, pipeline: Pipeline) -> None:
         self.config, self.pipeline = config, pipeline

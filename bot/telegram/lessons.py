@@ -19,11 +19,10 @@ from bot.config import Config
 from bot.pipeline import Pipeline
 from bot.render import forgot_text, photo_count
 from bot.teaching import GLOBAL, TeachingError, parse_learn
+from bot.telegram import PLATFORM
 from inference.decode import ImageRejected
 from inference.few_shot import MIN_EXAMPLES
 from storage.lessons import Lesson
-
-PLATFORM = "telegram"
 
 
 def is_bot_admin(config: Config, message: Message) -> bool:
