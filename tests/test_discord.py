@@ -461,7 +461,7 @@ async def test_skipped_images_are_named_and_every_answer_fits(client, fake, flow
 
 async def test_a_command_cut_short_by_shutdown_is_told_to_try_again(client, fake, flower_photos, pipeline) -> None:
     """Past the shutdown grace a command is stopped, told so privately, and logged once as cancelled."""
-    from bot.discord.commands import RESTARTING
+    from bot.discord.handlers import RESTARTING
 
     release = gate_classifier(pipeline)
     photo = fake.attachment(next(iter(flower_photos.values())))

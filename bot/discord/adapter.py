@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 import discord
 
 from bot.config import Config
+from bot.discord import PLATFORM
 from bot.discord.client import HashtagClient, build_client
-from bot.discord.commands import PLATFORM
 from bot.pipeline import Pipeline
 from bot.retrying import Backoff
 

@@ -8,7 +8,8 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from bot.config import Config
-from bot.discord.commands import DiscordHandlers, add_commands
+from bot.discord.commands import add_commands
+from bot.discord.handlers import DiscordHandlers
 from bot.pipeline import Pipeline
 
 # discord.py waits this long after READY for GUILD_CREATE events before `ready` (its default: 2 s). With no

@@ -9,7 +9,8 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.pipeline import Pipeline
-from bot.web.routes import PLATFORM, WebHandlers
+from bot.web import PLATFORM
+from bot.web.routes import WebHandlers
 from bot.web.security import BACKLOG, ClientIds, ConnectionCap, connection_limit
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ from bot.config import Config
 from bot.flood import FloodGuard
 from bot.pipeline import Pipeline
 from bot.render import APOLOGY, MAX_TAG_COUNT, TIER_NAMES, post_note, subject_line, tag_count, too_big, too_big_text
+from bot.web import PLATFORM
 from bot.web.dashboard import render_dashboard
 from bot.web.security import ClientIds, Refusal, TokenCheck, bearer, error, guard
 from inference.decode import ImageRejected
@@ -34,7 +35,6 @@ from inference.scene import Scene
 from trends.composer import ChosenTag, ComposedTags
 
 log = logging.getLogger(__name__)
-PLATFORM = "web"
 STATIC = Path(__file__).with_name("static")
 PAGES = {"/": "index.html", "/admin": "admin.html"}
 # Multipart framing around the photos: the body may exceed the photos' own limit by this much.
