@@ -7,7 +7,8 @@ what the answer names (`inference.scene`); then, once for the post: trend facts
 from the cache → compose; the adapter's send goes through `deliver`. Each stage is
 timed, and every post is logged exactly once with how it ended (ok,
 rejected, send_failed, error, or cancelled by a shutdown), in the background, so the database never
-delays a reply.
+delays a reply. It is also the adapters' one door to storage (chat settings, answers kept for their
+buttons, the admin report, teaching), so no platform package writes SQL of its own but its inbox.
 """
 
 from __future__ import annotations
