@@ -16,7 +16,7 @@ from inference.dataset import load_photo_set
 from inference.embedding_stats import ClassStats
 from inference.export import converted, export_model
 from inference.few_shot import load_taught, save_taught
-from inference.model_folder import REGIONS_FILE, STATS_FILE, TAUGHT_FILE
+from inference.model_folder import KERAS_FILE, REGIONS_FILE, STATS_FILE, TAUGHT_FILE
 from inference.values import TaughtClass
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
@@ -140,6 +140,27 @@ def test_an_int8_export_serves_like_its_keras_model(trained: Path, tiny_set: Pat
     assert (custom.argmax(axis=1) == keras_custom.argmax(axis=1)).mean() >= 0.9
     weights, bias = served.imagenet_layer()
     assert weights.dtype == bias.dtype == np.float32 and weights.shape == (1280, 1000)
+
+
+def test_training_leaves_what_imagenet_sees_as_it_was(trained: Path) -> None:
+    """The fine-tuned blocks are a copy feeding only the custom head: the backbone that gives the ImageNet
+    probabilities and the embedding keeps every weight it had before training, while the copy moved (the
+    same random backbone, rebuilt from the training run's seed: a random backbone's outputs are too
+    flat to compare, so its weights are)."""
+    import keras
+
+    from inference.model import BACKBONES, build_model
+
+    keras.utils.set_random_seed(3)
+    before = build_model(len(COLOURS), BACKBONES["mobilenetv2"], None, 2, 0.5, 3)
+    after = keras.saving.load_model(trained / KERAS_FILE)
+    for part in (before.lower, before.upper):
+        kept = [w.numpy() for w in part.weights]
+        now = [w.numpy() for w in after.get_layer(part.name).weights]
+        assert len(kept) == len(now) and all(np.array_equal(a, b) for a, b in zip(kept, now, strict=True)), part.name
+    tuned_before = [w.numpy() for w in before.tuned.trainable_weights]
+    tuned_after = [w.numpy() for w in after.get_layer(before.tuned.name).trainable_weights]
+    assert any(not np.array_equal(a, b) for a, b in zip(tuned_before, tuned_after, strict=True)), "the copy trained"
 
 
 def test_an_export_precision_is_one_of_three(tmp_path: Path) -> None:
