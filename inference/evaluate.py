@@ -46,7 +46,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--compare", type=Path, help="another model folder (say a float export of the same training) to put beside it"
     )
+    parser.add_argument(
+        "--subsets", type=Path, help="a folder of models trained on fewer classes, each scored in its dev.json (card)"
+    )
     return parser.parse_args(argv)
+
+
+# "Hashtag Generation with Transfer Learning" (IJRASET 2021): MobileNetV2 on its own 3 classes, ~50 photos each.
+PAPER_ACCURACY = 0.9625
+
+
+def subset_table(folder: Path) -> list[str]:
+    """One row per model in `folder` that was trained on some of the classes: its classes, its accuracy on the
+    photos it was scored on (`dev.json`, from `--json`) and its weakest class; then their mean, beside the paper."""
+    rows, accuracies = [], []
+    for scores_file in sorted(folder.glob("*/dev.json")):
+        scores = Scores(**json.loads(scores_file.read_text())["litert"])
+        accuracies.append(scores.accuracy)
+        weakest = min(scores.recall, key=scores.recall.get)
+        rows.append(f"| {', '.join(scores.recall)} | {scores.accuracy:.1%} | {weakest} {scores.recall[weakest]:.1%} |")
+    if not rows:
+        raise FileNotFoundError(f"no */dev.json in {folder}: score each model there with --json")
+    return [
+        "| classes | accuracy | weakest class (recall) |",
+        "|---|---:|---:|",
+        *rows,
+        f"| **mean of {len(rows)}** | **{sum(accuracies) / len(accuracies):.1%}** | |",
+        f"| the paper, MobileNetV2 on its own 3 classes | {PAPER_ACCURACY:.2%} | |",
+    ]
 
 
 def keras_probabilities(model_dir: Path, images: np.ndarray) -> np.ndarray:
@@ -190,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         open_set = {f"Open set on {args.data} and {args.unknown}": args.open_set} if args.unknown else None
         if args.compare:
             open_set = {**(open_set or {}), f"Against {args.compare}, on the same photos": args.comparison}
+        if args.subsets:
+            heading = f"Trained on fewer classes, as the paper ({args.subsets}; `make three-classes`)"
+            open_set = {**(open_set or {}), heading: subset_table(args.subsets)}
         write_model_card(metrics, args.model, {title: results["litert"]}, open_set)
     return 0
 

@@ -17,6 +17,7 @@ from inference.embedding_stats import ClassStats
 from inference.export import converted, export_model
 from inference.few_shot import load_taught, save_taught
 from inference.model_folder import KERAS_FILE, REGIONS_FILE, STATS_FILE, TAUGHT_FILE
+from inference.report import score
 from inference.values import TaughtClass
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
@@ -265,3 +266,20 @@ def test_evaluate_reports_open_set_figures_with_an_unknown_set(
     side_by_side = re.search(r"\| accuracy \| ([\d.]+%) \| ([\d.]+%) \|", card)
     assert side_by_side and side_by_side[1] == side_by_side[2]
     assert f"| {trained} (fp32) | {trained} (fp32) |" in card
+
+
+def test_the_card_sets_models_trained_on_fewer_classes_beside_the_paper(tmp_path: Path) -> None:
+    for name, truth, predicted in (("a-b-c", [0, 1, 2, 2], [0, 1, 2, 1]), ("a-b-d", [0, 1, 2, 2], [0, 1, 2, 2])):
+        classes = name.split("-")
+        scores = score(np.array(truth), np.array(predicted), classes)
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "dev.json").write_text(json.dumps({"litert": scores.as_dict()}))
+    table = evaluate.subset_table(tmp_path)
+    assert table[2:] == [
+        "| a, b, c | 75.0% | c 50.0% |",
+        "| a, b, d | 100.0% | a 100.0% |",
+        "| **mean of 2** | **87.5%** | |",
+        "| the paper, MobileNetV2 on its own 3 classes | 96.25% | |",
+    ]
+    with pytest.raises(FileNotFoundError, match="--json"):
+        evaluate.subset_table(tmp_path / "a-b-c")
