@@ -13,16 +13,15 @@ folder's `model.keras`, which `make train` writes and git does not keep.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from bench.command import model_benchmark
 from inference.classifier import Classifier
 from inference.decode import decode_image
-from inference.model_folder import DEFAULT_MODEL_DIR, KERAS_FILE
+from inference.model_folder import KERAS_FILE
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 FROZEN_WEIGHTS = SHARED / "models" / "mobilenet_v2_1.0_224_imagenet.weights.h5"
@@ -49,16 +48,13 @@ def compare(model_dir: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.frozen_imagenet", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    args = parser.parse_args(argv)
-    missing = [p for p in (FROZEN_WEIGHTS, SAMPLES, args.model / KERAS_FILE) if not p.exists()]
-    if missing:
-        names = ", ".join(map(str, missing))
-        print(f"error: missing {names} (../shared, or `make train` for the Keras file)", file=sys.stderr)
-        return 2
-    print(json.dumps(compare(args.model), indent=2))
-    return 0
+    return model_benchmark(
+        argv,
+        "frozen_imagenet",
+        __doc__,
+        lambda args: [FROZEN_WEIGHTS, SAMPLES, args.model / KERAS_FILE],
+        lambda args: compare(args.model),
+    )
 
 
 if __name__ == "__main__":

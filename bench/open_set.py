@@ -14,20 +14,18 @@ shipped rule with its radius calibrated on the training photos, as the bot runs 
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from bench.command import model_benchmark
 from bench.real_photos import EXPECTED, SHARED, read_tsv
 from inference.class_stats import embed_photos
 from inference.classifier import Classifier
 from inference.dataset import list_photos
 from inference.decode import decode_image
 from inference.embedding_stats import ClassStats, unit
-from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.open_set import Regions
 
 
@@ -108,14 +106,9 @@ def run(model: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.open_set", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    args = parser.parse_args(argv)
-    if not (SHARED / "imagenet_samples").is_dir():
-        print(f"error: {SHARED} is missing: this benchmark needs ../shared/data", file=sys.stderr)
-        return 2
-    print(json.dumps(run(args.model), indent=2))
-    return 0
+    return model_benchmark(
+        argv, "open_set", __doc__, lambda args: [SHARED / "imagenet_samples"], lambda args: run(args.model)
+    )
 
 
 if __name__ == "__main__":

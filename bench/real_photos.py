@@ -25,18 +25,16 @@ largest person covers a fifth of the frame, and on photos without people).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.command import model_benchmark
 from bot.pipeline import Answer, Pipeline
 from inference.classifier import Classifier
 from inference.dataset import list_photos
 from inference.decode import ImageRejected
-from inference.model_folder import DEFAULT_MODEL_DIR
 from inference.subjects import SubjectTree
 from storage.database import open_database
 from trends.catalogue import Catalogue
@@ -289,15 +287,16 @@ async def run(model: Path, show: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.real_photos", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--show", action="store_true", help="print every answer: +/-/? per tag, subject line, tags")
-    args = parser.parse_args(argv)
-    if not (SHARED / "coco128").is_dir():
-        print(f"error: {SHARED} is missing: this benchmark needs ../shared/data", file=sys.stderr)
-        return 2
-    print(json.dumps(asyncio.run(run(args.model, args.show)), indent=2))
-    return 0
+    return model_benchmark(
+        argv,
+        "real_photos",
+        __doc__,
+        lambda args: [SHARED / "coco128", SHARED / "imagenet_samples"],
+        lambda args: asyncio.run(run(args.model, args.show)),
+        lambda parser: parser.add_argument(
+            "--show", action="store_true", help="print every answer: +/-/? per tag, subject line, tags"
+        ),
+    )
 
 
 if __name__ == "__main__":
