@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 from telegram.error import BadRequest, NetworkError, TimedOut
 from telegram.ext import AIORateLimiter
 
+from bot.retrying import Backoff
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -53,19 +55,20 @@ async def with_retries(call: Callable[[], Awaitable[T]], patience: float, what: 
     """`call()`, tried again with back-off for `patience` seconds while it fails in a way that may pass:
     a 5xx, a dropped connection, and for a `read_only` call a read timeout too."""
     loop = asyncio.get_running_loop()
-    deadline, delay = loop.time() + patience, FIRST_DELAY
+    deadline, backoff = loop.time() + patience, Backoff(FIRST_DELAY, LONGEST_DELAY)
     while True:
         try:
             return await call()
         except BadRequest:  # BadRequest subclasses NetworkError, yet trying again changes nothing
             raise
         except TimedOut:
+            delay = backoff.next()
             if not read_only or loop.time() + delay > deadline:
                 raise
             log.warning("%s timed out; trying again in %.1f s", what, delay)
         except NetworkError as error:
+            delay = backoff.next()
             if loop.time() + delay > deadline:
                 raise
             log.warning("%s failed (%s); trying again in %.1f s", what, error.message, delay)
         await asyncio.sleep(delay)
-        delay = min(2 * delay, LONGEST_DELAY)
