@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 
 from storage import inbox, processes
 from storage.coalesce import Coalescer
@@ -28,13 +29,13 @@ class ChatInbox:
         self.db, self.process, self.max_age = db, process, max_age
         self._answered = Coalescer(functools.partial(inbox.answer, db))
 
-    async def record(self, bot: int, item: int, payload: str, what: str) -> bool:
-        """Record an item; False when it was recorded before (a redelivery)."""
+    async def record(self, bot: int, items: Sequence[tuple[int, str]], what: str) -> set[int]:
+        """Record items (id, payload) in one statement; the ids not recorded before (the rest are redeliveries)."""
         try:
-            return await inbox.receive(self.db, bot, item, payload, self.process)
+            return await inbox.receive(self.db, bot, items, self.process)
         except DatabaseError as error:
             log.warning("could not record %s (%s): answering it anyway", what, error)
-            return True
+            return {item for item, _ in items}
 
     async def answered(self, bot: int, item: int, what: str) -> None:
         try:

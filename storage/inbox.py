@@ -11,19 +11,28 @@ is still recognised.
 
 from __future__ import annotations
 
-from storage.database import DAY, Database, now
+from collections.abc import Sequence
+
+from storage.database import DAY, Database, now, rows_of_values
 
 KEPT_DAYS = 2.0
 
 
-async def receive(db: Database, bot: int, update_id: int, payload: str, process: str) -> bool:
-    """Record an update taken by `process`; False when it was already here (a redelivery, maybe to another process)."""
-    inserted = await db.write(
-        "INSERT INTO inbox (bot, update_id, received_at, payload, process) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT DO NOTHING",
-        (bot, update_id, now(), payload, process),
+async def receive(db: Database, bot: int, items: Sequence[tuple[int, str]], process: str) -> set[int]:
+    """Record updates (id, payload) taken by `process`, in one statement; the ids that were new.
+
+    The others were here already: redeliveries, maybe to another process. One statement for a whole
+    getUpdates batch: recorded one by one, each waited for a turn of the busy event loop, and a
+    batch of 60 took longer to record than to answer (docs/benchmarks.md, issue 23).
+    """
+    stamp = now()
+    values, parameters = rows_of_values([(bot, update_id, stamp, payload, process) for update_id, payload in items])
+    rows = await db.execute_fetchall(
+        f"INSERT INTO inbox (bot, update_id, received_at, payload, process) VALUES {values}"
+        " ON CONFLICT DO NOTHING RETURNING update_id",
+        parameters,
     )
-    return inserted == 1
+    return {update_id for (update_id,) in rows}
 
 
 async def answer(db: Database, items: list[tuple[int, int]]) -> None:

@@ -257,7 +257,7 @@ async def filled(database: Path | str) -> None:
                 db, "global", "blue ceramic mug", "mobilenetv2", np.full((12, 1280), k, np.float32), "42"
             )
         await lessons.start(db, "telegram", "42", "blue ceramic mug", "42")
-        await inbox.receive(db, 1, 900, "{}", "gone-process")
+        await inbox.receive(db, 1, [(900, "{}")], "gone-process")
     finally:
         await db.close()
 

@@ -139,14 +139,14 @@ async def test_writes_made_together_go_in_a_few_statements_and_each_lands_once(d
         assert tuple(rows[0]) == (100, 100)
         assert counted.writes <= 3, counted.writes
 
-        for update in range(100):
-            await inbox.receive(db, 7, update, "{}", "p1")
+        assert await inbox.receive(db, 7, [(update, "{}") for update in range(100)], "p1") == set(range(100))
+        assert await inbox.receive(db, 7, [(99, "{}"), (100, "{}")], "p2") == {100}  # 99: a redelivery
         counted.writes = 0
         marks = Coalescer(functools.partial(inbox.answer, counted), most=60)
         await asyncio.gather(*(marks.add((7, update)) for update in range(100)))
         assert counted.writes == 2, counted.writes  # 100 marks made together, at most 60 a statement
-        answered = await db.execute_fetchall("SELECT count(*) FROM inbox WHERE answered_at IS NOT NULL")
-        assert answered[0][0] == 100
+        answered = await db.execute_fetchall("SELECT count(*), min(process) FROM inbox WHERE answered_at IS NOT NULL")
+        assert tuple(answered[0]) == (100, "p1")
     finally:
         await db.close()
 
@@ -217,10 +217,10 @@ async def test_expired_discord_tokens_leave_the_inbox(database: Path | str) -> N
 
     db = await open_database(database)
     try:
-        await inbox.receive(db, 42, 1, '{"token": "old"}', "gone")
+        await inbox.receive(db, 42, [(1, '{"token": "old"}')], "gone")
         await db.write("UPDATE inbox SET received_at = received_at - 16 * 60 WHERE update_id = 1")
-        await inbox.receive(db, 42, 2, '{"token": "new"}', "gone")
-        await inbox.receive(db, 7, 3, '{"telegram": "update"}', "gone")
+        await inbox.receive(db, 42, [(2, '{"token": "new"}')], "gone")
+        await inbox.receive(db, 7, [(3, '{"telegram": "update"}')], "gone")
         await db.write("UPDATE inbox SET received_at = received_at - 16 * 60 WHERE update_id = 3")
         assert await inbox.expire(db, 42, 15 * 60) == 1
         rows = await db.execute_fetchall("SELECT update_id, payload IS NULL FROM inbox ORDER BY update_id")

@@ -28,3 +28,21 @@ async def test_photos_beyond_the_concurrency_bound_wait_their_turn(
     await telegram_fake.replies(32)
     order = [m for m, _ in telegram_fake.calls if m in ("getFile", "sendMessage")]
     assert order == ["getFile", "sendMessage", "getFile", "sendMessage"]
+
+
+async def test_a_batch_of_updates_is_recorded_in_one_statement(
+    telegram_app, telegram_fake: FakeTelegram, flower_photos, pipeline
+):
+    """Ten photos waiting at Telegram come in one getUpdates: one insert records them all (one timestamp),
+    then each is answered once."""
+    telegram_fake.hold_after("getUpdates", 0)
+    await telegram_fake.wait_for(lambda: telegram_fake.holding == 1)
+    photos = list(flower_photos.values())
+    for user in range(40, 50):
+        await telegram_fake.push(telegram_fake.photo_message(user, photos[user % len(photos)]))
+    telegram_fake.release()
+    for user in range(40, 50):
+        await telegram_fake.replies(user)
+    rows = await pipeline.db.execute_fetchall("SELECT count(*), count(DISTINCT received_at) FROM inbox")
+    assert tuple(rows[0]) == (10, 1)
+    assert all(len(telegram_fake.replies_to(user)) == 1 for user in range(40, 50))

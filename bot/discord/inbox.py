@@ -51,7 +51,7 @@ class DiscordInbox:
 
     async def record(self, command: PendingCommand) -> None:
         payload = json.dumps(asdict(command))
-        await self.chat.record(command.application_id, command.interaction_id, payload, self._name(command))
+        await self.chat.record(command.application_id, [(command.interaction_id, payload)], self._name(command))
 
     async def answered(self, command: PendingCommand) -> None:
         await self.chat.answered(command.application_id, command.interaction_id, self._name(command))

@@ -12,7 +12,7 @@ from bot.config import Config
 from bot.pipeline import Pipeline
 from bot.telegram.handlers import MAYBE_IMAGE_DOCUMENT, TelegramHandlers
 from bot.telegram.http import AiohttpTransport
-from bot.telegram.inbox import AnsweringProcessor, DurableQueue, Inbox
+from bot.telegram.inbox import AnsweringProcessor, DurableBot, DurableQueue, Inbox
 from bot.telegram.retry import RetryingRateLimiter
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,18 @@ def build_application(
             log.warning("could not register the command menu (%s)", error.message)
         await queue.replay(application.bot)
 
+    telegram = DurableBot(
+        inbox,
+        token=config.telegram_token,
+        base_url=config.telegram_api_base_url,
+        base_file_url=config.telegram_file_base_url,
+        request=requests,
+        get_updates_request=updates,
+        rate_limiter=RetryingRateLimiter(config.telegram_max_rate, config.send_patience),
+    )
     application = (
         Application.builder()
-        .token(config.telegram_token)
-        .base_url(config.telegram_api_base_url)
-        .base_file_url(config.telegram_file_base_url)
-        .request(requests)
-        .get_updates_request(updates)
-        .rate_limiter(RetryingRateLimiter(config.telegram_max_rate, config.send_patience))
+        .bot(telegram)
         # Bounded: with every update of a getUpdates batch in flight at once, 100 photos competed for
         # one event loop and each took seconds; bounded, they wait in order and the loop does less.
         .concurrent_updates(AnsweringProcessor(inbox, config.telegram_concurrency, pipeline.writer.settle))
