@@ -21,9 +21,8 @@ KEPT_DAYS = 2.0
 async def receive(db: Database, bot: int, items: Sequence[tuple[int, str]], process: str) -> set[int]:
     """Record updates (id, payload) taken by `process`, in one statement; the ids that were new.
 
-    The others were here already: redeliveries, maybe to another process. One statement for a whole
-    getUpdates batch: recorded one by one, each waited for a turn of the busy event loop, and a
-    batch of 60 took longer to record than to answer (docs/benchmarks.md, issue 23).
+    The others were here already: redeliveries, maybe to another process. One statement serves a
+    whole getUpdates batch (`bot.telegram.inbox.DurableBot` says why).
     """
     stamp = now()
     values, parameters = rows_of_values([(bot, update_id, stamp, payload, process) for update_id, payload in items])

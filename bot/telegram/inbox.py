@@ -8,9 +8,9 @@ only after it. So an update is in the database (`storage.inbox`) before
 records each getUpdates batch in one statement as it arrives (`DurableBot`,
 the bot the application is built with); a webhook's update is recorded by
 `put` itself. The update processor, python-telegram-bot's hook around each
-handled update, marks it answered. `replay`, at start and every few seconds after, queues what
-a process that died (this one before a restart, or another sharing the
-database) left unanswered.
+handled update, marks it answered. `replay`, at start and every few seconds
+after, queues what a process that died (this one before a restart, or
+another sharing the database) left unanswered.
 """
 
 from __future__ import annotations
@@ -94,9 +94,9 @@ class DurableBot(ExtBot):
     """The application's bot: each getUpdates batch is recorded in the inbox before the updater sees it.
 
     python-telegram-bot queues a batch's updates one `put` at a time; recorded one by one there, each
-    waited for a turn of the event loop, and under load receipt, not answering, set the pace (90 updates
-    a second at most; docs/benchmarks.md, issue 23). Telegram is told of the batch by the next getUpdates,
-    which the updater sends only after this one has returned.
+    insert waited for a turn of the busy event loop, and under load receipt, not answering, set the pace
+    (about 90 updates a second; docs/benchmarks.md, issue 23). Telegram is told of the batch by the next
+    getUpdates, which the updater sends only after it has queued this one.
     """
 
     __slots__ = ("inbox",)
