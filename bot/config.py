@@ -51,7 +51,7 @@ class Config:
     telegram_max_rate: float = _env("TELEGRAM_MAX_MESSAGES_PER_SECOND", 30.0)
     typing_delay: float = _env("TYPING_DELAY_SECONDS", 0.5)
     album_wait: float = _env("TELEGRAM_ALBUM_WAIT_SECONDS", 1.0)
-    telegram_concurrency: int = _env("TELEGRAM_CONCURRENT_UPDATES", 128)
+    telegram_concurrency: int = _env("TELEGRAM_CONCURRENT_UPDATES", 32)
     telegram_startup_patience: float = _env("TELEGRAM_STARTUP_PATIENCE_SECONDS", 120.0)
     telegram_poll_timeout: int = _env("TELEGRAM_POLL_TIMEOUT_SECONDS", 10)
     send_patience: float = _env("SEND_RETRY_SECONDS", 30.0)

@@ -60,9 +60,8 @@ def build_application(
     application = (
         Application.builder()
         .bot(telegram)
-        # Bounded: photos beyond TELEGRAM_CONCURRENT_UPDATES wait in order rather than all competing for
-        # one event loop. The default holds a whole getUpdates batch: the waits of one photo (Bot API
-        # calls, the models' queues, the database) overlap another's work (docs/benchmarks.md, issue 23).
+        # Bounded: with every update of a getUpdates batch in flight at once, 100 photos competed for
+        # one event loop and each took seconds; bounded, they wait in order and the loop does less.
         .concurrent_updates(AnsweringProcessor(inbox, config.telegram_concurrency, pipeline.writer.settle))
         .update_queue(queue)
         .post_init(prepare)
