@@ -6,15 +6,20 @@ the admins' dashboard on WEB_HOST:WEB_PORT, 127.0.0.1:8080 by default.
 `python -m bot --console PHOTO...` prints what the bot would answer, with no token.
 
 Configuration comes from the environment and `.env` (see `.env.example`).
+
+Every mode runs on uvloop, asyncio's event loop written in C: under load the
+loop (python-telegram-bot, aiohttp, composing) is what limits the bot
+(docs/benchmarks.md, issue 23).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from pathlib import Path
+
+import uvloop
 
 from bot.config import load_config_or_exit
 from bot.console import console
@@ -36,12 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(config)
     try:
         if args.console:
-            return asyncio.run(console(config, args.console))
+            return uvloop.run(console(config, args.console))
         if args.check:
-            return asyncio.run(check(config))
+            return uvloop.run(check(config))
         if not config.telegram_token and not config.discord_token:
             log.info("no chat token configured (TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN): serving the web page only")
-        return asyncio.run(serve(config))
+        return uvloop.run(serve(config))
     except (SchemaTooNew, DatabaseUnavailable) as error:
         print(f"database error: {error}", file=sys.stderr)
         return 2
