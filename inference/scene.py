@@ -198,7 +198,9 @@ def describe(prediction: Prediction, tree: SubjectTree) -> Scene:
     )
     # A claimed class is the subject: ImageNet's view of it ("flowers" under "daisy") adds only a place.
     if lead and not (claimed and not lead.setting) and lead.key not in {n.key for n in named}:
-        detail = top.name if top and top.score >= DETAIL and lead.key in tree.class_subjects[top.index] else ""
+        # The fine label is a detail when it says more than the subject ("a mushroom (mushroom)" does not).
+        fine = top and top.score >= DETAIL and top.name != lead.key and lead.key in tree.class_subjects[top.index]
+        detail = top.name if fine else ""
         setting = lead.setting if named else ""
         named.append(Named(lead.key, lead.phrase, scores[lead.key], "subject", detail=detail, setting=setting))
     if not named and top and top.score >= ALONE and not tree.class_subjects[top.index]:

@@ -138,6 +138,19 @@ SUBJECTS: list[tuple[str, str, list[int], str]] = [
         "at home",
     ),
     ("stage", "a stage", [4296562, 4286575, 3759954], "on stage"),
+    ("farm", "a farm", [3322940, 4465501, 2793495], "on a farm"),
+    ("park", "a park", [3891251, 3733281], "in the park"),
+    ("books", "books", [6595351, 7248320, 2870880, 2871525, 3661043], ""),
+    ("puzzle", "a puzzle", [3598930, 6785654], ""),
+    ("stationery", "stationery", [3906997, 3908618, 3908714, 4116512, 4118776, 3291819, 2840245], ""),
+    ("crafts", "arts and crafts", [4179913, 4423845, 4277352, 3992509, 4599235, 3876231], ""),
+    ("cleaning", "cleaning", [2906734, 4517823, 3584829, 4554684, 4367480, 3207743], ""),
+    ("health", "health care", [4317175, 4376876, 3937543, 2786058, 3814639, 3141823, 4336792, 3868863], ""),
+    ("halloween", "a Halloween pumpkin", [3590841], ""),
+    ("umbrella", "an umbrella", [4507155], ""),
+    ("diving", "diving", [4251144, 10565667], ""),
+    ("paddling", "paddling", [3873416, 2951358], ""),
+    ("skydiving", "skydiving", [3888257], ""),
     ("baseball", "baseball", [9835506, 2799071], ""),
     ("tennis", "tennis", [4039381, 4409515], ""),
     ("football", "football", [4254680, 4118538], ""),
@@ -158,18 +171,42 @@ DOING = {
     "volleyball": "playing volleyball",
     "golf": "playing golf",
     "workout": "working out",
+    "diving": "diving",
+    "paddling": "paddling",
+    "skydiving": "skydiving",
 }
 
 # Classes WordNet files under a subject whose tags would not fit them: a park bench and a toilet
-# seat are "seats", hence furniture, but #interiordesign is wrong for both.
-EXCLUDED = {("park bench", "furniture"), ("toilet seat", "furniture")}
+# seat are "seats", hence furniture, but #interiordesign is wrong for both; a parking meter is a
+# timepiece, but #watches is wrong for it.
+EXCLUDED = {("park bench", "furniture"), ("toilet seat", "furniture"), ("parking meter", "clock")}
 # Subjects whose classes count for them rather than for a broader one WordNet puts them under: a
 # grocery store or a bakery is a shop people post as a shop, not "architecture"; a bedroom, a
 # home theater or a bathtub is a room at home, not a building.
 NOT_UNDER = {("shop", "architecture"), ("shop", "building"), ("home", "architecture"), ("home", "building")}
 # Parents WordNet cannot see because a family also holds what is worn or built there: the beach
-# family holds swimsuits and piers, and is still a landscape.
-MORE_PARENTS = {"beach": ["landscape"]}
+# family holds swimsuits and piers, and is still a landscape; cleaning is done at home.
+MORE_PARENTS = {"beach": ["landscape"], "cleaning": ["home"]}
+# Classes people post as a subject that WordNet files elsewhere: a car wheel is a machine part, a
+# muzzle a restraint (ImageNet's photos of it are dogs wearing one), a tripod a rack. They count
+# for the subject's score without changing what the subject's parents are.
+ALSO: dict[str, tuple[str, ...]] = {
+    "car": ("car wheel", "car mirror", "disk brake", "oil filter", "odometer", "gas pump"),
+    "aircraft": ("wing",),
+    "dog": ("muzzle",),
+    "clothes": ("cloak",),
+    "bag": ("wallet",),
+    "beauty": ("hair slide",),
+    "shop": ("shopping basket",),
+    "street": ("mailbox", "cash machine"),
+    "building": ("water tower",),
+    "camera": ("tripod", "lens cap"),
+    "electronics": ("radio", "remote control", "hard disc", "projector", "photocopier", "cassette"),
+    "home": ("bath towel", "soap dispenser", "toilet tissue", "electric fan", "space heater"),
+    "kitchen": ("ladle", "measuring cup", "strainer", "saltshaker", "pitcher", "mortar"),
+    "tools": ("carpenter's kit", "screw", "nail"),
+    "music": ("pick", "drumstick"),
+}
 
 
 def read_wordnet(folder: Path) -> dict[int, tuple[list[str], list[int]]]:
@@ -230,7 +267,7 @@ def build(synsets: dict[int, tuple[list[str], list[int]]], ids: list[int], names
     }
     lineages = [ancestors(synsets, offset) for offset in ids]
     members = [
-        [key for key in reach if reach[key] & lineage and (name, key) not in EXCLUDED]
+        [key for key in reach if (reach[key] & lineage or name in ALSO.get(key, ())) and (name, key) not in EXCLUDED]
         for name, lineage in zip(names, lineages, strict=True)
     ]
     members = [[key for key in keys if not any((other, key) in NOT_UNDER for other in keys)] for keys in members]

@@ -61,7 +61,7 @@ def test_a_sure_fine_label_is_the_detail_of_its_subject() -> None:
 
 
 def test_nothing_sure_names_nothing_and_offers_broad_tags_only() -> None:
-    scene = describe(made_up({"chest": 0.3, "pencil sharpener": 0.2}), TREE)
+    scene = describe(made_up({"chest": 0.3, "crate": 0.2}), TREE)
     assert not scene.sure and scene.line == "not sure what this shows"
     tags = compose_hashtags(scene, Catalogue(), TrendFacts({}, {}), frozenset(), count=5)
     assert {t.label for t in tags.tags} == {BROAD}
@@ -111,6 +111,19 @@ def test_people_with_a_racket_or_a_ball_are_doing_something() -> None:
     football = describe(made_up({"soccer ball": 0.3}, People(0.2, 3, 0.05)), TREE)
     assert football.line == "3 people playing football"
     assert describe(made_up({"soccer ball": 0.3}), TREE).line != "3 people playing football", "no people, no players"
+    skydiver = describe(made_up({"parachute": 0.25}, person), TREE)
+    assert skydiver.line == "a person skydiving"
+    tags = compose_hashtags(skydiver, Catalogue(), TrendFacts({}, {}), frozenset())
+    assert "skydiving" in {t.label for t in tags.tags}
+
+
+def test_objects_filed_elsewhere_in_wordnet_are_named_as_people_post_them() -> None:
+    comics = describe(made_up({"comic book": 0.65}), TREE)
+    assert comics.line == "books (comic book)", "a comic book at 0.65 is not 'not sure'"
+    assert "booklover" in {t.tag for t in compose_hashtags(comics, Catalogue(), TrendFacts({}, {}), frozenset()).tags}
+    assert describe(made_up({"car wheel": 0.4, "disk brake": 0.25}), TREE).line == "a car (car wheel)"
+    assert describe(made_up({"stethoscope": 0.35, "syringe": 0.3}), TREE).line == "health care"
+    assert describe(made_up({"umbrella": 0.7}), TREE).line == "an umbrella", "not 'an umbrella (umbrella)'"
 
 
 def test_a_beach_photo_with_people_gets_beach_tags_among_its_five() -> None:
@@ -181,7 +194,7 @@ def test_a_post_of_several_photos_names_what_most_of_them_show() -> None:
     scene = merge([describe(p, TREE) for p in (dog, cat, cat, person)])
     assert [n.key for n in scene.named] == ["cat", "dog", "person"]
     assert scene.line == "a cat (tabby), a dog (golden retriever) and a person", "listed, not 'a cat with a dog'"
-    assert merge([describe(made_up({"chest": 0.5, "pencil sharpener": 0.3}), TREE)] * 2).named == ()
+    assert merge([describe(made_up({"chest": 0.5, "crate": 0.3}), TREE)] * 2).named == ()
 
 
 def test_the_tags_cover_each_thing_named() -> None:
