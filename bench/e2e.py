@@ -116,6 +116,7 @@ async def telegram_level(fake: FakeTelegram, photos, users: int, duration: float
                 errors += 1
 
     started = time.monotonic()
+    calls_before = len(fake.calls)
     await asyncio.gather(*(user(first_user + i) for i in range(users)))
     elapsed = time.monotonic() - started
     return {
@@ -125,6 +126,8 @@ async def telegram_level(fake: FakeTelegram, photos, users: int, duration: float
         "errors": errors,
         "lost": lost,
         "rejected_by_api": len(fake.rejected),
+        # "typing…" shown: one more Bot API call, made only for answers slower than TYPING_DELAY_SECONDS.
+        "chat_actions": sum(method == "sendChatAction" for method, _ in fake.calls[calls_before:]),
         **percentiles(latencies),
     }
 

@@ -208,6 +208,7 @@ def test_end_to_end_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     figures = json.loads(capsys.readouterr().out)
     assert figures["telegram"][0]["lost"] == 0 and figures["telegram"][0]["errors"] == 0
     assert figures["telegram"][0]["cpu_ms_per_reply"] > 0
+    assert 0 <= figures["telegram"][0]["chat_actions"] <= figures["telegram"][0]["replies"]
     assert figures["discord"]["followed_up"] == 2
     assert figures["imports_tensorflow"] is False
     assert figures["storage"]["lost"] == 0
