@@ -37,8 +37,8 @@ SOURCE_SIDE, SOURCE_GRID, STRIDE = 513, 33, 16
 INT8_STEPS = 127
 
 
-def cut(model, side: int) -> None:
-    """Edit the parsed source model in place: class scores on the grid out, `side`×`side` photos in."""
+def cut(model, side: int) -> int:
+    """Edit the parsed source model in place: grid class scores out, `side`×`side` photos in; the grid's side."""
     from tensorflow.lite.python import schema_py_generated as schema
 
     if (side - 1) % STRIDE:
@@ -61,6 +61,7 @@ def cut(model, side: int) -> None:
     for tensor in graph.tensors:
         resized = {SOURCE_GRID: grid, SOURCE_SIDE: side}
         tensor.shape = np.array([resized.get(int(d), int(d)) for d in tensor.shape], dtype=np.int32)
+    return grid
 
 
 def symmetric_filter(
@@ -204,7 +205,7 @@ def export(source: Path, out: Path, side: int, precision: str, calibration: list
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model(str(source))
-    cut(model, side)
+    grid = cut(model, side)
     done = {"source": source.name, "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
     if precision == "int8":
         means = input_means(model, calibration)
@@ -212,7 +213,6 @@ def export(source: Path, out: Path, side: int, precision: str, calibration: list
         done |= {"exact_channels": exact, "channels": total, "calibration_photos": len(calibration)}
     out.parent.mkdir(parents=True, exist_ok=True)
     flatbuffer_utils.write_model(model, str(out))
-    grid = (side - 1) // STRIDE + 1
     return done | {
         "precision": precision,
         "input": [side, side, 3],
