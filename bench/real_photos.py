@@ -20,12 +20,14 @@ trained classes are flowers. Printed per set: the share of photos whose first
 tag fits, whose tags include a fitting one, whose tags name something absent,
 and that got "not sure" (broad tags). Then the open-set figures (photos a
 flower class claims) and the people figures (people tags on photos whose
-largest person covers a fifth of the frame, and on photos without people).
+largest person covers a fifth of the frame, and on photos without people) and,
+on coco128, how often the number of people an answer says agrees with COCO's count.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +45,7 @@ from trends.tags import normalise, repeated_word
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 EXPECTED = Path(__file__).with_name("expected")
-PEOPLE_KEYS = {"people", "portrait", "person", "two people", "group"}
+PEOPLE_KEYS = {"people", "portrait", "person", "group"}
 # An answer repeats a word when this many of its tags share it (#portraits #portraitmood #portraitpage …).
 REPEATED = 4
 BIG_PERSON = 0.2
@@ -136,6 +138,7 @@ class Photo:
     people: bool | None
     big_person: bool = False
     flowers: bool = False
+    persons: int | None = None  # how many people the photo's labels count, where they do
 
 
 def read_tsv(path: Path) -> list[list[str]]:
@@ -149,9 +152,8 @@ def coco_photos() -> list[Photo]:
     for file, _, _, persons, area, objects in read_tsv(SHARED / "coco128" / "labels.tsv"):
         names = [item.split(":")[0] for item in objects.split(",") if item]
         there = set(seen[file]) | set(names) | {s for name in names for s in COCO_SUBJECTS.get(name, [])}
-        photos.append(
-            Photo(SHARED / "coco128" / file, there, int(persons) > 0, float(area) >= BIG_PERSON, "flowers" in there)
-        )
+        path = SHARED / "coco128" / file
+        photos.append(Photo(path, there, int(persons) > 0, float(area) >= BIG_PERSON, "flowers" in there, int(persons)))
     return photos
 
 
@@ -181,6 +183,16 @@ def fits(key: str, photo: Photo, tree: SubjectTree, trained: set[str]) -> bool |
     return key in around or normalise(key) in {normalise(w) for w in photo.there}
 
 
+def count_fits(phrase: str, persons: int) -> bool:
+    """Whether the number of people a phrase says agrees with the labels' count: "2 people" says exactly two,
+    "people" two or more, "a group of people" three or more, "a person" and "a portrait" one."""
+    if number := re.match(r"(\d+) people", phrase):
+        return persons == int(number.group(1))
+    if phrase.startswith(("a person", "a portrait")):
+        return persons == 1
+    return persons >= (3 if phrase.startswith("a group") else 2)
+
+
 async def answer_all(pipeline: Pipeline, paths: list[Path]) -> list[Answer | None]:
     answers = []
     for path in paths:
@@ -202,6 +214,7 @@ def score(
     first, any_fit, absent, unsure, repeated, claimed = 0, 0, 0, 0, [], []
     with_people, with_people_first = 0, 0
     people_big, people_big_tagged, nobody, nobody_tagged = 0, 0, 0, 0
+    counted, counted_right = 0, 0
     for photo, answer in zip(photos, answers, strict=True):
         if answer is None:
             continue
@@ -224,6 +237,10 @@ def score(
         if photo.people is False:
             nobody += 1
             nobody_tagged += tagged
+        said = next((n.phrase for n in answer.scene.named if n.source == "people"), None)
+        if said and photo.persons:
+            counted += 1
+            counted_right += count_fits(said, photo.persons)
         if show:
             marks = "".join({True: "+", False: "-", None: "?"}[v] for v in verdicts)
             print(f"{photo.path.name:40s} {marks:6s} {answer.scene.line:45s} {answer.tags.line}")
@@ -246,6 +263,8 @@ def score(
     }
     if people_big:
         result["people_tags_where_a_person_covers_a_fifth"] = f"{people_big_tagged} of {people_big}"
+    if counted:
+        result["number_of_people_said_agrees_with_the_labels"] = f"{counted_right} of {counted}"
     return result
 
 

@@ -25,7 +25,7 @@ TIER_NAMES = {
 
 
 def subject_line(scene: Scene) -> str:
-    """What the answer names, in words: 'a cat (tabby)', '3 people at the beach'; honest when unsure."""
+    """What the answer names, in words: 'a cat (tabby)', 'a group of people at the beach'; honest when unsure."""
     if scene.tentative:
         return f"{scene.line}: not sure, so these tags are for that"
     return scene.line if scene.sure else f"{scene.line}: here are broad tags"

@@ -42,7 +42,7 @@ MISSING_IDS = {
 }
 
 # key, how an answer names it, WordNet noun synsets (offsets) it stands for, and for a place,
-# how it follows "3 people …". Chosen for what people post on Instagram: a subject is named
+# how it follows "a group of people …". Chosen for what people post on Instagram: a subject is named
 # when it is sure, so it must be a word a person would use.
 SUBJECTS: list[tuple[str, str, list[int], str]] = [
     ("people", "people", [7846], ""),
@@ -162,7 +162,7 @@ SUBJECTS: list[tuple[str, str, list[int], str]] = [
     ("landscape", "a landscape", [9287968], "outdoors"),
 ]
 
-# How an activity follows people in an answer ("2 people playing tennis"); other subjects follow with "with".
+# How an activity follows people in an answer ("people playing tennis"); other subjects follow with "with".
 DOING = {
     "baseball": "playing baseball",
     "tennis": "playing tennis",

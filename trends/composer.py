@@ -173,7 +173,7 @@ def rank(
 ) -> tuple[ChosenTag, ...]:
     """Score every candidate (weight × fit × tier weight, REPEAT_BONUS for a tag offered again) and keep `count`.
 
-    Each subject's best tag comes first, so "3 people at the beach" gets a beach tag too; crowded tags
+    Each subject's best tag comes first, so "a group of people at the beach" gets a beach tag too; crowded tags
     take at most one place in CROWDED_ONE_IN, a word of `vocabulary` at most SPELLINGS places, and a
     subject its share of the places (3 of 5 beside one other), unless nothing else is left.
     """
