@@ -27,7 +27,6 @@ on coco128, how often the number of people an answer says agrees with COCO's cou
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,10 +183,8 @@ def fits(key: str, photo: Photo, tree: SubjectTree, trained: set[str]) -> bool |
 
 
 def count_fits(phrase: str, persons: int) -> bool:
-    """Whether the number of people a phrase says agrees with the labels' count: "2 people" says exactly two,
-    "people" two or more, "a group of people" three or more, "a person" and "a portrait" one."""
-    if number := re.match(r"(\d+) people", phrase):
-        return persons == int(number.group(1))
+    """Whether the number of people a phrase says agrees with the labels' count: "a person" and "a portrait"
+    say one, "people" two or more, "a group of people" three or more."""
     if phrase.startswith(("a person", "a portrait")):
         return persons == 1
     return persons >= (3 if phrase.startswith("a group") else 2)
