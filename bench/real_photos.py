@@ -36,6 +36,7 @@ from bot.pipeline import Answer, Pipeline
 from inference.classifier import Classifier
 from inference.dataset import list_photos
 from inference.decode import ImageRejected
+from inference.scene import PEOPLE_KEYS as SEEN_PEOPLE
 from inference.subjects import SubjectTree
 from storage.database import open_database
 from trends.catalogue import Catalogue
@@ -44,7 +45,8 @@ from trends.tags import normalise, repeated_word
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 EXPECTED = Path(__file__).with_name("expected")
-PEOPLE_KEYS = {"people", "portrait", "person", "group"}
+# Tags about people: what the people model saw, or ImageNet's people (a groom, a scuba diver).
+PEOPLE_KEYS = {"people", *SEEN_PEOPLE}
 # An answer repeats a word when this many of its tags share it (#portraits #portraitmood #portraitpage …).
 REPEATED = 4
 BIG_PERSON = 0.2

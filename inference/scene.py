@@ -45,6 +45,8 @@ SEEN_FROM = 0.2
 MAYBE = 0.23
 # One person covering this share of the frame is a portrait.
 PORTRAIT = 0.2
+# The catalogue keys of what the people model saw (`people_phrase`).
+PEOPLE_KEYS = frozenset({"portrait", "person", "group"})
 # Subjects that describe a person rather than stand beside one.
 WORN = {"clothes", "hat", "sunglasses", "jewellery", "bag"}
 MAX_NAMED = 3

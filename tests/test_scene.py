@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot.pipeline import Pipeline
 from inference.classifier import load_imagenet_labels
-from inference.scene import DETAIL, SURE, describe, merge
+from inference.scene import DETAIL, PEOPLE_KEYS, SURE, describe, merge
 from inference.subjects import SubjectTree
 from inference.values import NOBODY, Label, People, Prediction
 from tests.support.pipelines import serving, without_thresholds
@@ -22,7 +22,6 @@ from trends.tags import repeated_word
 FLOWER_TAGS = {
     entry.tag for name in ("daisy", "dandelion", "rose", "sunflower", "tulip") for entry in Catalogue().lookup(name)
 }
-PEOPLE_KEYS = {"portrait", "person", "group"}
 LABELS = load_imagenet_labels()
 TREE = SubjectTree()
 

@@ -11,7 +11,7 @@ import responses
 
 from inference.classifier import load_imagenet_labels
 from inference.model_folder import DEFAULT_MODEL_DIR
-from inference.scene import Named, Scene
+from inference.scene import PEOPLE_KEYS, Named, Scene
 from inference.subjects import SubjectTree
 from storage import trend_store
 from storage.database import DAY, open_database
@@ -64,16 +64,15 @@ def test_catalogue_covers_every_shipped_class_and_subject_with_valid_tags() -> N
     catalogue = Catalogue()
     classes = json.loads((DEFAULT_MODEL_DIR / "labels.json").read_text())["classes"]
     imagenet = {name.casefold() for name in load_imagenet_labels()}
-    people = {"portrait", "person", "group"}
     subjects = set(SubjectTree().subjects)
-    for name in [*classes, *subjects, *people, BROAD]:
+    for name in [*classes, *subjects, *PEOPLE_KEYS, BROAD]:
         tiers = {entry.tier for entry in catalogue.lookup(name)}
         assert tiers == set(CURATED), name
     known = {entry_key(name) for name in [*imagenet, *classes]}
     for label, tags in catalogue.labels.items():
         assert label in known, f"{label} is neither a class nor an ImageNet label"
         assert all(is_valid(t.tag) for t in tags)
-    assert set(catalogue.subjects) == {entry_key(s) for s in subjects | people | {BROAD}}, "a subject lacks tags"
+    assert set(catalogue.subjects) == {entry_key(s) for s in subjects | PEOPLE_KEYS | {BROAD}}, "a subject lacks tags"
     assert catalogue.lookup("sports car") == catalogue.lookup("Sports Car") == catalogue.lookup("sportscar")
     assert catalogue.lookup("cat")[0].tag == "cat"
 
